@@ -1,0 +1,38 @@
+"""Errors the user sees. The CLI prints them without a traceback."""
+
+
+class BackupError(Exception):
+    """Base class: a failure with a message meant for the admin."""
+
+
+class ConfigError(BackupError):
+    """The settings are missing, wrong or unsafe."""
+
+
+class ProviderError(BackupError):
+    """A provider cannot do what was asked.
+
+    ``transient=True`` tells the host that retrying the same call may succeed
+    (a backend that timed out or answered 5xx); the host retries with back-off.
+    """
+
+    def __init__(self, message: str, *, transient: bool = False):
+        super().__init__(message)
+        self.transient = transient
+
+
+class OvfError(BackupError):
+    """An OVF document is malformed, hostile or too large. Affects one VM only."""
+
+
+class EngineError(BackupError):
+    """The engine refused or failed a request. ``code`` is the HTTP status when known."""
+
+    def __init__(self, message: str, *, code=None, transient: bool = False):
+        super().__init__(message)
+        self.code = code
+        self.transient = transient
+
+
+class ConflictError(EngineError):
+    """The engine answered 409: the object exists or is busy."""
