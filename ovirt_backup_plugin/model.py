@@ -109,6 +109,7 @@ class ProviderSettings:
     name: str
     options: Mapping[str, str] = field(default_factory=dict)
     datacenter: Optional[str] = None       # None: every data center
+    system: str = "default"                # the backed-up system's name (one per engine)
     state_dir: str = "."                   # where providers keep local state by default
 
     def get(self, key: str, default: Optional[str] = None) -> Optional[str]:
