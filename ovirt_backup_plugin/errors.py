@@ -13,12 +13,14 @@ class ProviderError(BackupError):
     """A provider cannot do what was asked.
 
     ``transient=True`` tells the host that retrying the same call may succeed
-    (a backend that timed out or answered 5xx); the host retries with back-off.
+    (a backend that timed out or answered 5xx); the host retries with back-off, waiting at
+    least ``retry_after`` seconds when the provider knows how long the backend needs.
     """
 
-    def __init__(self, message: str, *, transient: bool = False):
+    def __init__(self, message: str, *, transient: bool = False, retry_after: float = 0.0):
         super().__init__(message)
         self.transient = transient
+        self.retry_after = retry_after      # seconds the backend asked to wait, if any
 
 
 class OvfError(BackupError):

@@ -1,0 +1,170 @@
+"""One backup run: read every VM's OVF from the engine once, hand it to every provider.
+
+The run streams: the engine is read page by page and each VM is written to the providers
+before the next page is parsed, so memory stays flat however many VMs the engine has.
+
+Failure policy (the host's, not the providers'):
+- a VM whose OVF the engine withholds or that does not parse is reported and skipped; its
+  previous backups stay the newest ones;
+- a provider that fails (after retries) is dropped for the rest of the run and its
+  generation is abandoned; the other providers carry on; the next run catches it up,
+  because every run hands every VM to every provider;
+- an engine that fails mid-run abandons the run everywhere: no half generation is kept.
+"""
+from __future__ import annotations
+
+import logging
+import secrets
+from dataclasses import dataclass, field
+from typing import Callable, Dict, List, Optional
+
+from .engine import Engine
+from .errors import BackupError, OvfError
+from .host import ProviderHandle, as_messages
+from .model import BackupOutcome, Run, VmBackup, utcnow
+from .ovf import ovf_hash, parse_ovf
+
+log = logging.getLogger(__name__)
+
+EXIT_OK, EXIT_PARTIAL, EXIT_FAILED = 0, 1, 2
+
+
+@dataclass
+class ProviderReport:
+    name: str
+    ok: bool = True
+    reason: str = ""
+    written: int = 0
+    new_blobs: int = 0
+    messages: List[str] = field(default_factory=list)
+
+
+@dataclass
+class BackupReport:
+    run: Run
+    vms_seen: int = 0
+    vms_backed_up: int = 0
+    skipped: List[str] = field(default_factory=list)      # "name (id): reason"
+    providers: Dict[str, ProviderReport] = field(default_factory=dict)
+    error: str = ""                                       # the run as a whole failed
+
+    @property
+    def exit_code(self) -> int:
+        if self.error or (self.providers and not any(p.ok for p in self.providers.values())):
+            return EXIT_FAILED
+        if self.skipped or not all(p.ok for p in self.providers.values()):
+            return EXIT_PARTIAL
+        return EXIT_OK
+
+    def summary(self) -> str:
+        status = {EXIT_OK: "ok", EXIT_PARTIAL: "partial", EXIT_FAILED: "failed"}[self.exit_code]
+        parts = [f"run {self.run.id}: {status}", f"{self.vms_backed_up}/{self.vms_seen} VMs"]
+        for p in self.providers.values():
+            parts.append(f"{p.name} {'ok' if p.ok else 'FAILED'} ({p.written} written, "
+                         f"{p.new_blobs} new)")
+        if self.skipped:
+            parts.append(f"{len(self.skipped)} skipped")
+        return "; ".join(parts)
+
+
+def new_run(system: str, engine_url: str, datacenter: Optional[str]) -> Run:
+    started = utcnow()
+    run_id = started.strftime("%Y%m%dT%H%M%SZ") + "-" + secrets.token_hex(4)
+    return Run(id=run_id, started_at=started, system=system, engine_url=engine_url,
+               datacenter=datacenter)
+
+
+def fetch_scope(handles: List[ProviderHandle], datacenter: Optional[str]) -> Optional[str]:
+    """The data center to read from the engine: the asked one, or the one every provider
+    is scoped to, or None (all) when scopes differ."""
+    if datacenter:
+        return datacenter
+    scopes = {h.settings.datacenter for h in handles}
+    return scopes.pop() if len(scopes) == 1 else None
+
+
+def run_backup(engine: Engine, handles: List[ProviderHandle], *, system: str,
+               datacenter: Optional[str] = None,
+               echo: Callable[[str], None] = lambda s: None) -> BackupReport:
+    scope = fetch_scope(handles, datacenter)
+    run = new_run(system, engine.url, scope)
+    report = BackupReport(run=run)
+    echo(f"backup run {run.id} of {system} ({'data center ' + scope if scope else 'all data centers'})")
+
+    active: List[ProviderHandle] = []
+    for h in handles:
+        rep = report.providers[h.name] = ProviderReport(h.name)
+        try:
+            rep.messages += as_messages(h.call("before_backup", run=run, engine=engine))
+            active.append(h)
+        except BackupError as e:
+            _fail(rep, str(e), echo)
+        for m in rep.messages:
+            echo(f"  {h.name}: {m}")
+
+    writers = [h for h in active if h.implements("write_ovf")]
+    try:
+        if writers:
+            for vm in engine.iter_vms(scope):
+                report.vms_seen += 1
+                backup = _capture(vm, report, echo)
+                if backup is None:
+                    continue
+                wrote = False
+                for h in writers:
+                    rep = report.providers[h.name]
+                    if not rep.ok or (h.settings.datacenter and
+                                      h.settings.datacenter != backup.datacenter):
+                        continue
+                    try:
+                        new = h.call("write_ovf", run=run, vm=backup)
+                        rep.written += 1
+                        rep.new_blobs += 1 if new else 0
+                        wrote = True
+                    except BackupError as e:
+                        _fail(rep, f"while writing VM {vm.name}: {e}", echo)
+                report.vms_backed_up += 1 if wrote else 0
+    except BackupError as e:
+        report.error = str(e)
+        echo(f"  run failed: {e}")
+
+    for h in active:
+        rep = report.providers[h.name]
+        outcome = BackupOutcome(ok=rep.ok and not report.error, written=rep.written,
+                                new_blobs=rep.new_blobs, reason=rep.reason or report.error)
+        try:
+            for m in as_messages(h.call("after_backup", run=run, engine=engine, outcome=outcome)):
+                rep.messages.append(m)
+                echo(f"  {h.name}: {m}")
+        except BackupError as e:
+            _fail(rep, f"while finishing the run: {e}", echo)
+        if report.error:
+            rep.ok = False
+            rep.reason = rep.reason or "run abandoned: " + report.error
+    echo(report.summary())
+    log.info("%s", report.summary())
+    return report
+
+
+def _capture(vm, report: BackupReport, echo) -> Optional[VmBackup]:
+    if not vm.ovf:
+        reason = ("the engine sent no OVF (the VM or one of its disks is locked, or it "
+                  "changed while being read); its previous backup is kept")
+        report.skipped.append(f"{vm.name} ({vm.id}): {reason}")
+        echo(f"  skipped VM {vm.name} ({vm.id}): {reason}")
+        return None
+    try:
+        identity = parse_ovf(vm.ovf)
+    except OvfError as e:
+        report.skipped.append(f"{vm.name} ({vm.id}): {e}")
+        echo(f"  skipped VM {vm.name} ({vm.id}): its OVF is unusable: {e}; previous backup kept")
+        return None
+    return VmBackup(identity=identity, ovf=vm.ovf, ovf_hash=ovf_hash(vm.ovf),
+                    datacenter=vm.datacenter)
+
+
+def _fail(rep: ProviderReport, reason: str, echo) -> None:
+    rep.ok = False
+    rep.reason = rep.reason or reason
+    echo(f"  provider {rep.name} failed: {reason}")
+    log.error("provider %s failed: %s", rep.name, reason)

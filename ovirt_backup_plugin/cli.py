@@ -1,0 +1,202 @@
+"""``ovirt-backup``: the command line.
+
+Exit codes: 0 success, 1 partial failure (some VMs, copies or providers failed, the rest
+was done), 2 failure (nothing was done: settings, engine or every provider failed).
+"""
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import json
+import logging
+import sys
+from typing import List, Optional
+
+from . import __version__
+from .backup import EXIT_FAILED, run_backup
+from .config import Config, load_config
+from .engine import Engine
+from .errors import BackupError
+from .host import provider_handles
+from .plugins import get_plugin_manager, installed_providers
+from .restore import Listing, gather, restore, select
+
+log = logging.getLogger("ovirt_backup_plugin")
+
+
+class Session:
+    """What one command needs: settings, plugin manager, provider handles, engine."""
+
+    def __init__(self, config: Config):
+        self.config = config
+        self.pm = get_plugin_manager(config.providers)
+        self.handles = provider_handles(self.pm, config)
+        self.engine = Engine(config.engine)
+
+    def close(self) -> None:
+        self.engine.close()
+
+
+def echo(text: str = "") -> None:
+    print(text, flush=True)
+
+
+# -- commands --------------------------------------------------------------------------
+def cmd_backup(args, session: Session) -> int:
+    report = run_backup(session.engine, session.handles, system=session.config.system,
+                        datacenter=args.datacenter, echo=echo)
+    for line in report.skipped:
+        print(f"warning: skipped {line}", file=sys.stderr)
+    return report.exit_code
+
+
+def cmd_list(args, session: Session) -> int:
+    listing = gather(session.handles, session.engine, args.datacenter)
+    print_listing(listing, as_json=args.json, every=args.generations)
+    return 1 if listing.errors else 0
+
+
+def print_listing(listing: Listing, *, as_json: bool = False, every: bool = False) -> None:
+    for provider, error in listing.errors.items():
+        print(f"warning: provider {provider} could not list: {error}", file=sys.stderr)
+    items = sorted(listing.items, key=lambda i: (i.name, i.taken_at or dt.datetime.min.replace(
+        tzinfo=dt.timezone.utc)), reverse=False) if every else listing.newest()
+    counts = {}
+    for i in listing.items:
+        counts[i.vm_id] = counts.get(i.vm_id, 0) + 1
+    if as_json:
+        out = []
+        for item in items:
+            d = item.to_dict()
+            d["providers"] = listing.holders(item)
+            d["generations"] = counts.get(item.vm_id, 0)
+            out.append(d)
+        print(json.dumps(out, indent=2))
+        return
+    if not items:
+        echo("nothing to restore")
+        return
+    rows = [("NAME", "ID", "KIND", "DATA CENTER", "CLUSTER", "TAKEN (UTC)", "GENERATION",
+             "FROM", "COPIES")]
+    for i in items:
+        taken = i.taken_at.strftime("%Y-%m-%d %H:%M") if i.taken_at else "-"
+        rows.append((i.name, i.vm_id, i.kind, i.datacenter or "-", i.cluster or "-", taken,
+                     i.generation, ",".join(listing.holders(i)), str(counts.get(i.vm_id, 0))))
+    widths = [max(len(r[c]) for r in rows) for c in range(len(rows[0]))]
+    for r in rows:
+        echo("  ".join(v.ljust(w) for v, w in zip(r, widths)).rstrip())
+
+
+def cmd_restore(args, session: Session) -> int:
+    listing = gather(session.handles, session.engine, args.datacenter)
+    at = _parse_time(args.at) if args.at else None
+    items = select(listing, args.vms, provider=args.provider, generation=args.generation, at=at)
+    handles = {h.name: h for h in session.handles}
+    outcome = restore(items, handles, session.engine, copies=args.copies,
+                      pattern=args.name_pattern, cluster=args.cluster, new_ids=args.new_ids,
+                      echo=echo)
+    echo(f"restored {len(outcome.restored)}, failed {len(outcome.failed)}")
+    return outcome.exit_code
+
+
+def cmd_providers(args, config: Config) -> int:
+    enabled = set(config.providers)
+    rows = [("NAME", "DISTRIBUTION", "VERSION", "ENABLED", "KIND")]
+    for info in sorted(installed_providers().values(), key=lambda i: (not i.builtin, i.name)):
+        if info.hidden and not args.all and info.name not in enabled:
+            continue
+        rows.append((info.name, info.distribution, info.version,
+                     "yes" if info.name in enabled else "no",
+                     "built-in" if info.builtin else "plugin"))
+    widths = [max(len(r[c]) for r in rows) for c in range(len(rows[0]))]
+    for r in rows:
+        echo("  ".join(v.ljust(w) for v, w in zip(r, widths)).rstrip())
+    return 0
+
+
+def cmd_demo(args) -> int:
+    from .demo import run_demo
+
+    return run_demo(state_dir=args.state_dir, echo=echo)
+
+
+# -- parsing ---------------------------------------------------------------------------
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="ovirt-backup", description=(
+        "Back up oVirt/RHV/OLVM VM configurations (OVF) to backup providers and restore them."))
+    p.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
+    p.add_argument("-c", "--config", help="settings file (default: $OVIRT_BACKUP_CONFIG)")
+    p.add_argument("--insecure", action="store_true",
+                   help="do not verify the engine's TLS certificate (warns; for tests only)")
+    p.add_argument("-v", "--verbose", action="count", default=0)
+    sub = p.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    d = sub.add_parser("demo", help="back up and restore a replayed engine; needs nothing")
+    d.add_argument("--state-dir", help="keep the demo catalog here (default: a temp dir)")
+
+    b = sub.add_parser("backup", help="back up every VM's OVF to the enabled providers")
+    b.add_argument("--datacenter", help="only this data center (default: all)")
+
+    ls = sub.add_parser("list", help="list what is restorable")
+    ls.add_argument("--datacenter")
+    ls.add_argument("--json", action="store_true", help="machine-readable output")
+    ls.add_argument("--generations", action="store_true",
+                    help="every generation, not only the newest per VM")
+
+    r = sub.add_parser("restore", help="restore VMs (by name or id) into the engine")
+    r.add_argument("vms", nargs="+", metavar="VM")
+    r.add_argument("--copies", type=int, default=1, help="copies of each VM (new ids, names "
+                   "from --name-pattern)")
+    r.add_argument("--name-pattern", help="names of copies, default '{name}-{n}'")
+    r.add_argument("--cluster", help="target cluster (default: the cluster the OVF names)")
+    r.add_argument("--new-ids", action="store_true", help="give a single copy new ids too")
+    r.add_argument("--provider", help="restore from this provider only")
+    r.add_argument("--generation", help="restore this generation (run id)")
+    r.add_argument("--at", help="restore the newest generation at or before this time "
+                   "(ISO 8601, UTC)")
+    r.add_argument("--datacenter")
+
+    pr = sub.add_parser("providers", help="list installed backup providers")
+    pr.add_argument("--all", action="store_true", help="also hidden ones (debug)")
+    return p
+
+
+COMMANDS = {"backup": cmd_backup, "list": cmd_list, "restore": cmd_restore}
+
+
+def main(argv: Optional[List[str]] = None) -> int:
+    args = build_parser().parse_args(argv)
+    logging.basicConfig(level=[logging.WARNING, logging.INFO, logging.DEBUG][min(args.verbose, 2)],
+                        format="%(levelname)s %(name)s: %(message)s", stream=sys.stderr)
+    if args.insecure:
+        print("warning: --insecure: the engine's TLS certificate is NOT verified", file=sys.stderr)
+    session = None
+    try:
+        if args.command == "demo":
+            return cmd_demo(args)
+        config = load_config(args.config, insecure=args.insecure)
+        if args.command == "providers":
+            return cmd_providers(args, config)
+        session = Session(config)
+        return COMMANDS[args.command](args, session)
+    except BackupError as e:
+        print(f"error: {e}", file=sys.stderr)
+        return EXIT_FAILED
+    except KeyboardInterrupt:
+        print("interrupted", file=sys.stderr)
+        return 130
+    finally:
+        if session is not None:
+            session.close()
+
+
+def _parse_time(text: str) -> dt.datetime:
+    try:
+        when = dt.datetime.fromisoformat(text.replace("Z", "+00:00"))
+    except ValueError:
+        raise BackupError(f"--at {text!r} is not an ISO 8601 time (e.g. 2026-11-26T08:00)")
+    return when if when.tzinfo else when.replace(tzinfo=dt.timezone.utc)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,152 @@
+"""Runtime settings: one INI file (``--config``), read once, validated once.
+
+::
+
+    [engine]
+    url = https://engine.example.com/ovirt-engine/api
+    username = admin@internal
+    password_file = /etc/ovirt-backup/engine-password   ; or: password_env = OVIRT_ENGINE_PASSWORD
+    ca_file = /etc/pki/ovirt-engine/ca.pem               ; TLS is verified unless --insecure
+    timeout = 300
+    page_size = 100
+
+    [backup]
+    system = engine.example.com      ; the name this engine's backups go under (default: URL host)
+    providers = localdb, swift       ; enabled providers; empty = none (the noop provider)
+    datacenter =                     ; default scope; empty = every data center
+    state_dir = /var/lib/ovirt-backup
+
+    [provider:localdb]
+    path = /var/lib/ovirt-backup/catalog.sqlite
+    datacenter = Production          ; this provider's own scope
+
+Passwords and keys are never read from the file itself nor from the command line: only
+from a file (``*_file``) or an environment variable (``*_env``).
+"""
+from __future__ import annotations
+
+import configparser
+import os
+import urllib.parse
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+from typing import Dict, List, Mapping, Optional
+
+from .engine import EngineSettings
+from .errors import ConfigError
+from .model import ProviderSettings
+
+DEFAULT_PROVIDERS = ("localdb",)          # the embedded default
+DEFAULT_PASSWORD_ENV = "OVIRT_ENGINE_PASSWORD"
+SECRET_KEYS = ("password", "key", "token", "secret")
+
+
+def default_state_dir() -> str:
+    env = os.environ.get("OVIRT_BACKUP_STATE_DIR")
+    if env:
+        return env
+    if os.geteuid() == 0 and Path("/var/lib").is_dir():
+        return "/var/lib/ovirt-backup"
+    return str(Path.home() / ".local" / "state" / "ovirt-backup")
+
+
+@dataclass(frozen=True)
+class Config:
+    engine: Optional[EngineSettings]
+    system: str
+    providers: List[str]
+    datacenter: Optional[str] = None
+    state_dir: str = field(default_factory=default_state_dir)
+    provider_options: Mapping[str, Mapping[str, str]] = field(default_factory=dict)
+    backup_options: Mapping[str, str] = field(default_factory=dict)
+
+    def provider_settings(self, name: str) -> ProviderSettings:
+        options = dict(self.provider_options.get(name, {}))
+        scope = options.pop("datacenter", None) or self.datacenter
+        return ProviderSettings(name=name, options=options, datacenter=scope,
+                                system=self.system, state_dir=self.state_dir)
+
+    def with_engine(self, engine: EngineSettings) -> "Config":
+        return replace(self, engine=engine)
+
+
+def load_config(path: Optional[str] = None, *, insecure: bool = False,
+                overrides: Optional[Dict[str, str]] = None) -> Config:
+    """Read settings from ``path`` (or ``$OVIRT_BACKUP_CONFIG``); no file means defaults."""
+    parser = configparser.ConfigParser(interpolation=None, inline_comment_prefixes=(";", "#"))
+    path = path or os.environ.get("OVIRT_BACKUP_CONFIG")
+    if path:
+        if not os.path.isfile(path):
+            raise ConfigError(f"configuration file {path} does not exist")
+        try:
+            parser.read(path, encoding="utf-8")
+        except configparser.Error as e:
+            raise ConfigError(f"{path}: {e}") from None
+    backup = dict(parser["backup"]) if parser.has_section("backup") else {}
+    backup.update({k: v for k, v in (overrides or {}).items() if v is not None})
+    engine = _engine_settings(parser, insecure, path)
+
+    if "providers" in backup:
+        providers = [p.strip() for p in backup["providers"].replace(",", " ").split() if p.strip()]
+    else:
+        providers = list(DEFAULT_PROVIDERS)
+    if not providers:
+        providers = ["noop"]
+
+    provider_options = {}
+    for section in parser.sections():
+        if section.startswith("provider:"):
+            name = section.split(":", 1)[1].strip()
+            options = dict(parser[section])
+            _refuse_inline_secrets(options, f"[{section}]")
+            provider_options[name] = options
+
+    system = backup.get("system") or (urllib.parse.urlsplit(engine.url).hostname
+                                      if engine else None) or "default"
+    return Config(engine=engine, system=system, providers=providers,
+                  datacenter=backup.get("datacenter") or None,
+                  state_dir=os.path.expanduser(backup.get("state_dir") or default_state_dir()),
+                  provider_options=provider_options, backup_options=backup)
+
+
+def _engine_settings(parser, insecure: bool, path) -> Optional[EngineSettings]:
+    section = dict(parser["engine"]) if parser.has_section("engine") else {}
+    url = section.get("url") or os.environ.get("OVIRT_ENGINE_URL")
+    if not url:
+        return None
+    _refuse_inline_secrets(section, "[engine]")
+    password = None
+    if section.get("password_file"):
+        pw_path = os.path.expanduser(section["password_file"])
+        try:
+            with open(pw_path, encoding="utf-8") as f:
+                password = f.read().strip()
+        except OSError as e:
+            raise ConfigError(f"cannot read the engine password file {pw_path}: {e.strerror}")
+    else:
+        password = os.environ.get(section.get("password_env") or DEFAULT_PASSWORD_ENV)
+    insecure = insecure or _bool(section.get("insecure", "false"))
+    try:
+        return EngineSettings(
+            url=url.rstrip("/"),
+            username=section.get("username", "admin@internal"),
+            password=password,
+            ca_file=section.get("ca_file") or None,
+            insecure=insecure,
+            timeout=int(section.get("timeout", 300)),
+            page_size=int(section.get("page_size", 100)),
+            retries=int(section.get("retries", 2)),
+            retry_delay=float(section.get("retry_delay", 1.0)))
+    except ValueError as e:
+        raise ConfigError(f"{path or 'settings'} [engine]: {e}") from None
+
+
+def _refuse_inline_secrets(options: Mapping[str, str], where: str) -> None:
+    for key in options:
+        if key in SECRET_KEYS:
+            raise ConfigError(f"{where} sets {key!r} inline; use {key}_file (a file only the "
+                              f"backup user can read) or {key}_env (an environment variable)")
+
+
+def _bool(value: str) -> bool:
+    return str(value).strip().lower() in ("1", "true", "yes", "on")

@@ -1,0 +1,422 @@
+"""The engine adapter: everything this product asks an oVirt engine, through ``ovirtsdk4``.
+
+One :class:`Engine` wraps one SDK connection, opened lazily on first use (so listing a local
+catalog never needs an engine). It is a host object handed to hooks, not a plugin.
+
+It owns the engine-side error policy: SDK exceptions become :class:`EngineError` with a
+message an admin can act on, and idempotent reads are retried on transient failures
+(timeouts, connection resets, 5xx) a bounded number of times.
+"""
+from __future__ import annotations
+
+import logging
+import re
+import time
+from dataclasses import dataclass
+from typing import Callable, Dict, Iterator, List, Optional, TypeVar
+
+from .errors import ConfigError, ConflictError, EngineError
+
+log = logging.getLogger(__name__)
+T = TypeVar("T")
+
+
+@dataclass(frozen=True)
+class EngineSettings:
+    url: str
+    username: str = "admin@internal"
+    password: Optional[str] = None
+    ca_file: Optional[str] = None
+    insecure: bool = False
+    timeout: int = 300                     # seconds per request (0: wait for ever)
+    page_size: int = 100                   # VMs per page of GET /vms?all_content=true
+    retries: int = 2                       # extra attempts for idempotent reads
+    retry_delay: float = 1.0               # first back-off, doubled per attempt
+
+    def __repr__(self) -> str:             # never show the password
+        return f"EngineSettings(url={self.url!r}, username={self.username!r}, password=***)"
+
+
+@dataclass(frozen=True)
+class DataCenter:
+    id: str
+    name: str
+
+
+@dataclass(frozen=True)
+class Cluster:
+    id: str
+    name: str
+    datacenter_id: str
+
+
+@dataclass(frozen=True)
+class StorageDomain:
+    id: str
+    name: str
+    type: str
+    status: str
+    master: bool
+
+
+@dataclass(frozen=True)
+class EngineVm:
+    """A VM as the engine lists it; ``ovf`` is None when the engine withheld it."""
+
+    id: str
+    name: str
+    cluster_id: str
+    datacenter: str
+    ovf: Optional[str]
+
+
+class Engine:
+    """Lazy, retrying facade over one ``ovirtsdk4.Connection``."""
+
+    def __init__(self, settings: Optional[EngineSettings]):
+        self.settings = settings or EngineSettings(url="")
+        self._connection = None
+        self._clusters: Optional[Dict[str, Cluster]] = None
+        self._datacenters: Optional[Dict[str, DataCenter]] = None
+
+    # -- connection ------------------------------------------------------------------
+    @property
+    def url(self) -> str:
+        return self.settings.url
+
+    @property
+    def connection(self):
+        if self._connection is None:
+            import ovirtsdk4
+
+            s = self.settings
+            if not s.url:
+                raise ConfigError("no engine is configured: set [engine] url in the "
+                                  "configuration file (--config)")
+            if not s.password:
+                raise ConfigError("no engine password: set [engine] password_file or password_env")
+            if s.url.startswith("https") and not s.insecure and s.ca_file is None:
+                log.info("no ca_file given: the system CA store verifies %s", s.url)
+            try:
+                self._connection = ovirtsdk4.Connection(
+                    url=s.url, username=s.username, password=s.password,
+                    ca_file=s.ca_file, insecure=s.insecure, timeout=s.timeout,
+                    debug=False)  # debug=True would log the password
+            except ovirtsdk4.Error as e:
+                raise EngineError(f"cannot set up the connection to {s.url}: {e}") from None
+        return self._connection
+
+    @property
+    def connected(self) -> bool:
+        return self._connection is not None
+
+    def close(self) -> None:
+        if self._connection is not None:
+            conn, self._connection = self._connection, None
+            try:
+                conn.close()
+            except Exception as e:  # a failed logout must not hide the run's result
+                log.warning("logout from %s failed: %s", self.settings.url, _short(e))
+
+    def __enter__(self) -> "Engine":
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
+    @property
+    def system_service(self):
+        return self.connection.system_service()
+
+    # -- error policy ----------------------------------------------------------------
+    def call(self, what: str, fn: Callable[[], T], *, idempotent: bool = True) -> T:
+        """Run ``fn`` (one SDK call); translate SDK errors; retry transient idempotent ones."""
+        attempts = 1 + (self.settings.retries if idempotent else 0)
+        delay = self.settings.retry_delay
+        for attempt in range(1, attempts + 1):
+            try:
+                return fn()
+            except EngineError:
+                raise
+            except Exception as e:
+                err = self._translate(what, e)
+                if not err.transient or attempt == attempts:
+                    raise err from None
+                log.warning("%s failed (%s); retry %d of %d in %.1fs",
+                            what, err, attempt, attempts - 1, delay)
+                time.sleep(delay)
+                delay *= 2
+        raise AssertionError("unreachable")
+
+    def _translate(self, what: str, e: Exception) -> EngineError:
+        import ovirtsdk4
+
+        url = self.settings.url
+        if isinstance(e, ovirtsdk4.AuthError):
+            return EngineError(
+                f"the engine at {url} refused the login of {self.settings.username!r}: "
+                f"{_short(e)}. Check the user name and the password file.", code=e.code or 401)
+        if isinstance(e, ovirtsdk4.TimeoutError):
+            return EngineError(f"{what}: the engine at {url} did not answer within "
+                               f"{self.settings.timeout}s", transient=True)
+        if isinstance(e, ovirtsdk4.ConnectionError):
+            return EngineError(f"{what}: cannot reach the engine at {url}: {_short(e)}",
+                               transient=True)
+        if isinstance(e, ovirtsdk4.NotFoundError):
+            return EngineError(f"{what}: not found on the engine ({_fault(e)})", code=404)
+        if isinstance(e, ovirtsdk4.Error):
+            code = getattr(e, "code", None)
+            if code == 409:
+                return ConflictError(f"{what}: the engine answered 409 conflict: {_fault(e)}",
+                                     code=409)
+            transient = code is None or code >= 500
+            return EngineError(f"{what}: the engine answered {code or 'an error'}: {_fault(e)}",
+                               code=code, transient=transient and code is not None)
+        if isinstance(e, ConfigError):
+            raise e
+        return EngineError(f"{what}: {type(e).__name__}: {e}")
+
+    # -- inventory -------------------------------------------------------------------
+    def datacenters(self) -> List[DataCenter]:
+        if self._datacenters is None:
+            dcs = self.call("listing data centers",
+                            lambda: self.system_service.data_centers_service().list())
+            self._datacenters = {dc.id: DataCenter(dc.id, dc.name) for dc in dcs}
+        return list(self._datacenters.values())
+
+    def datacenter(self, name: str) -> DataCenter:
+        for dc in self.datacenters():
+            if dc.name == name:
+                return dc
+        known = ", ".join(sorted(d.name for d in self.datacenters())) or "none"
+        raise EngineError(f"the engine has no data center named {name!r} (it has: {known})")
+
+    def clusters(self) -> List[Cluster]:
+        if self._clusters is None:
+            items = self.call("listing clusters",
+                              lambda: self.system_service.clusters_service().list())
+            self._clusters = {
+                c.id: Cluster(c.id, c.name, c.data_center.id if c.data_center else "")
+                for c in items}
+        return list(self._clusters.values())
+
+    def datacenter_of_cluster(self, cluster_id: str) -> str:
+        """Name of the data center a cluster belongs to ('' when unknown)."""
+        self.clusters()
+        cluster = self._clusters.get(cluster_id) if self._clusters else None
+        if cluster is None:
+            return ""
+        self.datacenters()
+        dc = self._datacenters.get(cluster.datacenter_id)
+        return dc.name if dc else ""
+
+    def cluster_name(self, cluster_id: str) -> str:
+        self.clusters()
+        cluster = self._clusters.get(cluster_id)
+        return cluster.name if cluster else ""
+
+    def storage_domains(self, datacenter: str) -> List[StorageDomain]:
+        dc = self.datacenter(datacenter)
+        svc = self.system_service.data_centers_service().data_center_service(dc.id)
+        sds = self.call(f"listing storage domains of data center {datacenter}",
+                        lambda: svc.storage_domains_service().list())
+        return [StorageDomain(sd.id, sd.name, _enum(sd.type), _enum(sd.status), bool(sd.master))
+                for sd in sds]
+
+    def master_domain(self, datacenter: str) -> StorageDomain:
+        for sd in self.storage_domains(datacenter):
+            if sd.master:
+                return sd
+        raise EngineError(f"data center {datacenter!r} has no master storage domain "
+                          "(is it initialized and up?)")
+
+    # -- VM configurations -----------------------------------------------------------
+    def iter_vms(self, datacenter: Optional[str] = None) -> Iterator[EngineVm]:
+        """Every VM with its OVF, page by page (``GET /vms?all_content=true``).
+
+        The engine silently leaves a VM's OVF out while the VM or one of its disks is
+        locked; such a VM is fetched once more on its own. If the OVF is still missing the
+        VM is yielded with ``ovf=None`` for the caller to report.
+        """
+        vms_service = self.system_service.vms_service()
+        if datacenter is not None:
+            self.datacenter(datacenter)    # a clear error for an unknown name
+        scope = f"datacenter={_search_value(datacenter)} " if datacenter else ""
+        size = self.settings.page_size
+        seen = set()
+        page = 1
+        while True:
+            search = f"{scope}page {page}"
+            vms = self.call(f"listing VMs ({search})",
+                            lambda: vms_service.list(all_content=True, max=size, search=search))
+            fresh = 0
+            for vm in vms:
+                if vm.id in seen:
+                    continue
+                seen.add(vm.id)
+                fresh += 1
+                yield self._engine_vm(vms_service, vm)
+            if len(vms) < size or fresh == 0:
+                return
+            page += 1
+
+    def _engine_vm(self, vms_service, vm) -> EngineVm:
+        ovf = _ovf_of(vm)
+        if not ovf:
+            log.info("engine listed VM %s (%s) without its OVF; fetching it again", vm.name, vm.id)
+            try:
+                again = self.call(f"fetching VM {vm.name}", lambda: vms_service.vm_service(
+                    vm.id).get(all_content=True))
+                ovf = _ovf_of(again)
+            except EngineError as e:
+                log.warning("VM %s (%s): %s", vm.name, vm.id, e)
+                ovf = None
+        cluster_id = vm.cluster.id if vm.cluster is not None else ""
+        return EngineVm(vm.id, vm.name or "", cluster_id,
+                        self.datacenter_of_cluster(cluster_id), ovf or None)
+
+    def add_vm_from_ovf(self, ovf: str, *, name: str, cluster: Optional[str],
+                        regenerate_ids: bool) -> str:
+        """Create a VM from an OVF (``POST /vms``); return the new VM's id.
+
+        The engine re-attaches only disks that already exist; it never creates disks.
+        """
+        from ovirtsdk4 import types
+
+        if not cluster:
+            raise EngineError(f"restoring {name!r}: no target cluster (the OVF names none; "
+                              "give --cluster)")
+        vm = types.Vm(
+            name=name,
+            cluster=types.Cluster(name=cluster),
+            initialization=types.Initialization(
+                configuration=types.Configuration(type=types.ConfigurationType.OVF, data=ovf),
+                regenerate_ids=regenerate_ids))
+        try:
+            created = self.call(f"restoring VM {name!r}",
+                                lambda: self.system_service.vms_service().add(vm),
+                                idempotent=False)
+        except ConflictError as e:
+            raise ConflictError(
+                f"VM {name!r} was not restored: the engine already has a VM with this "
+                f"{'name' if regenerate_ids else 'id or name'} ({_tail(e)}). Restore it under "
+                "another name (--name-pattern) or as a copy (--copies/--new-ids).",
+                code=409) from None
+        return created.id
+
+    # -- storage domains: OVF_STORE ---------------------------------------------------
+    def update_ovf_store(self, sd_id: str) -> None:
+        svc = self.system_service.storage_domains_service().storage_domain_service(sd_id)
+        self.call(f"updating the OVF_STORE of storage domain {sd_id}",
+                  lambda: svc.update_ovf_store(async_=False), idempotent=False)
+
+    def ovf_store_updates(self, sd_id: str) -> List[str]:
+        """The "Last Updated" stamps of a domain's OVF_STORE disks (description JSON)."""
+        import json
+
+        svc = self.system_service.storage_domains_service().storage_domain_service(sd_id)
+        disks = self.call(f"listing disks of storage domain {sd_id}",
+                          lambda: svc.disks_service().list())
+        stamps = []
+        for d in disks:
+            if _enum(getattr(d, "content_type", None)) != "ovf_store" and d.alias != "OVF_STORE":
+                continue
+            try:
+                stamps.append(str(json.loads(d.description or "{}").get("Last Updated", "")))
+            except ValueError:
+                stamps.append("")
+        return stamps
+
+    def unregistered(self, sd_id: str, kind: str = "vm") -> list:
+        svc = self.system_service.storage_domains_service().storage_domain_service(sd_id)
+        coll = svc.vms_service() if kind == "vm" else svc.templates_service()
+        return self.call(f"listing unregistered {kind}s of storage domain {sd_id}",
+                         lambda: coll.list(unregistered=True))
+
+    def register(self, sd_id: str, entity_id: str, *, kind: str = "vm",
+                 cluster: Optional[str] = None, allow_partial_import: bool = True,
+                 reassign_bad_macs: bool = True, vnic_profile_mappings=()) -> None:
+        from ovirtsdk4 import types
+
+        svc = self.system_service.storage_domains_service().storage_domain_service(sd_id)
+        config = None
+        if vnic_profile_mappings:
+            mappings = []
+            for source, target in vnic_profile_mappings:
+                network, _, profile = source.partition("/")
+                mappings.append(types.RegistrationVnicProfileMapping(
+                    from_=types.VnicProfile(name=profile or network,
+                                            network=types.Network(name=network)),
+                    to=types.VnicProfile(id=target)))
+            config = types.RegistrationConfiguration(vnic_profile_mappings=mappings)
+        kwargs = dict(cluster=types.Cluster(name=cluster) if cluster else None,
+                      allow_partial_import=allow_partial_import,
+                      registration_configuration=config)
+        if kind == "vm":
+            entity = svc.vms_service().vm_service(entity_id)
+            kwargs["reassign_bad_macs"] = reassign_bad_macs
+        else:
+            entity = svc.templates_service().template_service(entity_id)
+        self.call(f"registering {kind} {entity_id}", lambda: entity.register(**kwargs),
+                  idempotent=False)
+
+    def rename_vm(self, vm_id: str, name: str) -> None:
+        from ovirtsdk4 import types
+
+        svc = self.system_service.vms_service().vm_service(vm_id)
+        self.call(f"renaming VM {vm_id} to {name!r}", lambda: svc.update(types.Vm(name=name)),
+                  idempotent=False)
+
+    # -- engine facts and events -----------------------------------------------------
+    def vm_names(self) -> Dict[str, str]:
+        """id → name of every VM the engine has now (used by restore plans)."""
+        vms = self.call("listing VM names", lambda: self.system_service.vms_service().list())
+        return {vm.id: vm.name for vm in vms}
+
+    def add_event(self, description: str, *, severity: str = "normal") -> None:
+        """Post to the engine's audit log (Events tab), like engine-backup does."""
+        from ovirtsdk4 import types
+
+        event = types.Event(description=description, origin="ovirt-backup",
+                            custom_id=int(time.time() * 1000) % 2_000_000_000,
+                            severity=types.LogSeverity(severity))
+        self.call("posting an event", lambda: self.system_service.events_service().add(event),
+                  idempotent=False)
+
+
+# -- helpers ---------------------------------------------------------------------------
+def _ovf_of(vm) -> Optional[str]:
+    init = getattr(vm, "initialization", None)
+    conf = getattr(init, "configuration", None) if init is not None else None
+    data = getattr(conf, "data", None) if conf is not None else None
+    return data if data and data.strip() else None
+
+
+def _enum(value) -> str:
+    if value is None:
+        return ""
+    return str(getattr(value, "value", value))
+
+
+def _fault(e) -> str:
+    fault = getattr(e, "fault", None)
+    if fault is not None and (fault.detail or fault.reason):
+        return (fault.detail or fault.reason).strip()
+    return _short(e)
+
+
+def _tail(e) -> str:
+    text = str(e)
+    return text.split(": ", 1)[-1] if ": " in text else text
+
+
+def _short(e) -> str:
+    text = str(e).strip().replace("\n", " ")
+    return re.sub(r"password=[^&\s]*", "password=***", text)[:300]
+
+
+def _search_value(value: str) -> str:
+    """Quote a search value when the engine's search syntax needs it."""
+    if re.fullmatch(r"[\w.\-]+", value):
+        return value
+    return '"' + value.replace('"', '') + '"'
