@@ -20,11 +20,11 @@ def utcnow() -> _dt.datetime:
 # --------------------------------------------------------------------------------------
 @dataclass(frozen=True)
 class Disk:
-    id: str
+    id: str                                # the API disk id (first part of ovf:fileRef)
     alias: str = ""
     size_gb: Optional[int] = None          # provisioned size, GiB (ovf:size)
     interface: str = ""                    # VirtIO_SCSI, VirtIO, IDE, ...
-    storage_domain: str = ""               # storage domain id (first part of ovf:fileRef)
+    storage_domain: str = ""               # storage domain id (rasd:StorageId of the disk item)
     boot: bool = False
 
 

@@ -1,0 +1,585 @@
+"""Reading OVF documents: who a VM is, whether its configuration changed, and how.
+
+This module holds three things, all pure functions over text (no engine, no I/O):
+
+``parse_ovf(text)``
+    The engine's OVF dialect (``ovf:version`` 4.x, written by ovirt-engine's OvfVmWriter /
+    OvfTemplateWriter) and virt-v2v's (``ovf:version`` 0.9) into a :class:`VmIdentity`.
+    Parsing is hardened: no DOCTYPE (so no entities, no external DTD), no network, no
+    huge trees, a size limit checked before parsing; every failure is an :class:`OvfError`.
+
+``ovf_hash(text)``
+    sha256 of the OVF with the fields the engine rewrites on every read (or that follow
+    power state / the guest agent / disk usage) removed, so an unchanged VM hashes the same
+    on every run. ``VOLATILE_ELEMENTS`` and ``VOLATILE_ATTRIBUTES`` list what is removed, and why.
+
+``diff_identities(old, new)``
+    Human-readable configuration changes between two identities.
+
+Where the dialect hides things (checked against a real engine recording and the engine's
+OvfWriter):
+
+* The VM id is ``Content/Section[OperatingSystemSection]/@ovf:id`` in both dialects;
+  ``Content/@ovf:id`` is the constant ``"out"``.
+* A ``<Disk>`` in the DiskSection is a *volume*: ``ovf:diskId`` is the image (volume) id
+  and ``ovf:fileRef`` is ``"<disk id>/<image id>"`` -- the first part is the disk id the
+  REST API uses (``/disks/{id}``, whose ``image_id`` is ``ovf:diskId``), *not* a storage
+  domain. The storage domain is ``rasd:StorageId`` of the disk's hardware ``<Item>``.
+  A disk with snapshots has one ``<Disk>`` per volume; they are folded into one
+  :class:`Disk` keyed by the disk id, taking the volume of the ACTIVE snapshot.
+* A NIC's vNIC profile name is ``rasd:OtherResourceType`` (OvfWriter.writeNetwork), its
+  network ``rasd:Connection``.
+* ``ovf:version`` is the engine's VdcVersion, not a release: the cluster level is
+  ``<ClusterCompatibilityVersion>``.
+* Templates and VMs both use ``xsi:type="ovf:VirtualSystem_Type"``. The engine's own test
+  (OvfParser.isTemplate) is "``<TemplateId>`` equals the OS section's id": a template's
+  OVF names itself there, a VM's names the template it was made from. Template OVFs also
+  carry ``<TemplateType>`` (OvfTemplateWriter); either marks ``kind="template"``.
+"""
+from __future__ import annotations
+
+import hashlib
+import re
+import threading
+from typing import Dict, Iterable, Iterator, List, Optional, Tuple, Union
+
+from lxml import etree
+
+from .errors import OvfError
+from .model import Disk, Nic, Snapshot, VmIdentity
+
+__all__ = [
+    "MAX_OVF_BYTES",
+    "VOLATILE_ELEMENTS",
+    "VOLATILE_ATTRIBUTES",
+    "parse_ovf",
+    "ovf_hash",
+    "diff_identities",
+]
+
+#: Largest OVF accepted, in bytes (UTF-8). Real ones are 5-50 KB; snapshots add a few KB each.
+MAX_OVF_BYTES = 4 * 1024 * 1024
+
+# The engine writes the ovf namespace with a trailing slash since 4.2, without one before.
+_OVF_NAMESPACES = ("http://schemas.dmtf.org/ovf/envelope/1/", "http://schemas.dmtf.org/ovf/envelope/1")
+_XSI_TYPE = "{http://www.w3.org/2001/XMLSchema-instance}type"
+
+_UUID_RE = re.compile(r"\A[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}\Z")
+_XML_DECLARATION_RE = re.compile(r"\A\s*<\?xml\b[^>]*\?>")
+_DOCTYPE_RE = re.compile(r"<!DOCTYPE", re.IGNORECASE)
+
+# rasd:ResourceType values (OvfHardware) this module reads.
+_RT_CPU, _RT_MEMORY, _RT_NIC, _RT_DISK = "3", "4", "10", "17"
+
+_RASD_RESOURCE_TYPE = (
+    "{http://schemas.dmtf.org/wbem/wscim/1/cim-schema/2/CIM_ResourceAllocationSettingData}ResourceType"
+)
+_READ_RESOURCE_TYPES = frozenset({_RT_CPU, _RT_MEMORY, _RT_NIC, _RT_DISK})
+
+# The <Content> children read: plain-text fields (first occurrence wins) and the Sections.
+_CONTENT_TAGS = (
+    "Name", "Description", "CreationDate", "ClusterName", "ClusterCompatibilityVersion",
+    "TemplateId", "TemplateName", "TemplateType", "BaseTemplateId", "Section",
+)
+
+
+# --------------------------------------------------------------------------------------
+# Secure parsing
+# --------------------------------------------------------------------------------------
+def _new_parser() -> etree.XMLParser:
+    return etree.XMLParser(
+        resolve_entities=False,   # never substitute entities (XXE, billion laughs)
+        no_network=True,          # never fetch anything
+        load_dtd=False,           # never read an external DTD
+        dtd_validation=False,
+        huge_tree=False,          # keep libxml2's limits: depth 256, text node size, ...
+        remove_comments=True,
+        remove_pis=True,
+        # Do NOT pass collect_ids=False: lxml implements it through libxml2's "loadsubset"
+        # flags, and libxml2 then loads the external DTD despite load_dtd=False
+        # (seen with lxml 6.1 / libxml2 2.14; tests/test_ovf.py guards this).
+    )
+
+
+_thread_state = threading.local()
+
+
+def _parser() -> etree.XMLParser:
+    """One parser per thread: lxml parsers must not be shared between threads."""
+    parser = getattr(_thread_state, "parser", None)
+    if parser is None:
+        parser = _thread_state.parser = _new_parser()
+    return parser
+
+
+def _as_text(document: Union[str, bytes], max_bytes: int) -> str:
+    """The document as text, refusing oversize and non-UTF-8 input before any parsing."""
+    if isinstance(document, (bytes, bytearray, memoryview)):
+        data = bytes(document)
+        _check_size(len(data), max_bytes)
+        try:
+            return data.decode("utf-8-sig")
+        except UnicodeDecodeError as exc:
+            raise OvfError(f"OVF document is not UTF-8 ({exc})") from None
+    if isinstance(document, str):
+        _check_size(len(document), max_bytes)   # a character is at least one byte
+        return document.lstrip("\ufeff")
+    raise OvfError(f"OVF document must be str or bytes, not {type(document).__name__}")
+
+
+def _check_size(size: int, max_bytes: int) -> None:
+    if size > max_bytes:
+        raise OvfError(f"OVF document is {size} bytes, over the limit of {max_bytes} bytes")
+
+
+def _refuse_doctype(text: str) -> None:
+    # OVFs never carry a DOCTYPE; refusing it up front means no entity or DTD is ever
+    # declared, let alone resolved. (A literal "<!DOCTYPE" inside a comment is refused too.)
+    if "<!" in text and _DOCTYPE_RE.search(text):    # "<!" alone is rare: skip the regex
+        raise OvfError("OVF document has a DOCTYPE declaration; refused (OVFs never carry one)")
+
+
+def _parse_xml(data: bytes) -> etree._Element:
+    """Parse with the hardened parser; a second DOCTYPE check on the parsed tree."""
+    try:
+        root = etree.fromstring(data, _parser())
+    except etree.XMLSyntaxError as exc:
+        raise OvfError(f"malformed OVF XML: {exc}") from exc
+    except (etree.LxmlError, ValueError) as exc:
+        raise OvfError(f"unreadable OVF XML: {exc}") from exc
+    docinfo = root.getroottree().docinfo
+    if docinfo.doctype or docinfo.internalDTD is not None:
+        raise OvfError("OVF document has a DOCTYPE declaration; refused (OVFs never carry one)")
+    return root
+
+
+def _parse_secure(document: Union[str, bytes], max_bytes: int) -> etree._Element:
+    text = _as_text(document, max_bytes)
+    _refuse_doctype(text)
+    # The text is decoded already, so its declared encoding means nothing any more (lxml
+    # refuses str input with an encoding declaration): drop it and parse UTF-8 bytes.
+    data = _XML_DECLARATION_RE.sub("", text, count=1).encode("utf-8", "surrogatepass")
+    _check_size(len(data), max_bytes)
+    return _parse_xml(data)
+
+
+# --------------------------------------------------------------------------------------
+# Small tree helpers
+# --------------------------------------------------------------------------------------
+def _local(tag) -> str:
+    """Local name of an element tag; "" for processing instructions and entities."""
+    return tag.rpartition("}")[2] if isinstance(tag, str) else ""
+
+
+def _ovf_keys(name: str) -> Tuple[str, ...]:
+    return tuple("{%s}%s" % (ns, name) for ns in _OVF_NAMESPACES)
+
+
+_A_ID = _ovf_keys("id")
+_A_DISK_ID = _ovf_keys("diskId")
+_A_FILE_REF = _ovf_keys("fileRef")
+_A_SIZE = _ovf_keys("size")
+_A_ALIAS = _ovf_keys("disk-alias")
+_A_INTERFACE = _ovf_keys("disk-interface")
+_A_BOOT = _ovf_keys("boot")
+_A_SNAPSHOT_ID = _ovf_keys("vm_snapshot_id")
+
+
+def _attr(el, keys: Tuple[str, ...]) -> str:
+    for key in keys:
+        value = el.get(key)
+        if value is not None:
+            return value.strip()
+    return ""
+
+
+def _text(el) -> str:
+    return "" if el is None else (el.text or "").strip()
+
+
+def _section_kind(el) -> str:
+    """``Section xsi:type="ovf:DiskSection_Type"`` and ``<DiskSection>`` both give "DiskSection"."""
+    name = _local(el.tag)
+    if name != "Section":
+        return name
+    kind = (el.get(_XSI_TYPE) or "").rpartition(":")[2]
+    return kind[:-5] if kind.endswith("_Type") else kind
+
+
+def _children_text(el) -> Dict[str, str]:
+    """Local name -> text of an element's children (first occurrence wins)."""
+    out: Dict[str, str] = {}
+    for child in el:                       # the hot loop of parse_ovf: helpers inlined
+        tag = child.tag
+        if isinstance(tag, str):
+            name = tag[tag.find("}") + 1:]
+            if name not in out:
+                out[name] = (child.text or "").strip()
+    return out
+
+
+def _to_int(value: str) -> Optional[int]:
+    try:
+        return int(value)
+    except (TypeError, ValueError):
+        try:
+            return int(float(value))
+        except (TypeError, ValueError, OverflowError):
+            return None
+
+
+# --------------------------------------------------------------------------------------
+# parse_ovf
+# --------------------------------------------------------------------------------------
+def parse_ovf(text: Union[str, bytes], *, max_bytes: int = MAX_OVF_BYTES) -> VmIdentity:
+    """Read an engine (or virt-v2v) OVF into a :class:`VmIdentity`.
+
+    Raises :class:`OvfError` for anything oversize, hostile, malformed, not an OVF, or
+    lacking a VM id or name. Optional fields that are missing are left at their defaults.
+    """
+    root = _parse_secure(text, max_bytes)
+    if _local(root.tag) != "Envelope":
+        raise OvfError(f"not an OVF document: root element is <{_local(root.tag) or root.tag}>, "
+                       "expected <ovf:Envelope>")
+    disk_elements: List = []
+    content = None
+    for child in root:
+        kind = _section_kind(child)
+        if kind == "DiskSection":
+            disk_elements.extend(d for d in child if _local(d.tag) == "Disk")
+        elif kind == "Content" and content is None:
+            content = child
+    if content is None:
+        raise OvfError("not a VM OVF: no <Content> element")
+    return _identity(content, disk_elements)
+
+
+class _ContentData:
+    """What one pass over ``<Content>`` collects."""
+
+    def __init__(self) -> None:
+        self.fields: Dict[str, str] = {}
+        self.vm_id = ""
+        self.os = ""
+        self.items: List[Dict[str, str]] = []     # hardware Items of the resource types we read
+        self.snapshots: List[Snapshot] = []
+
+
+def _read_content(content) -> _ContentData:
+    # iterchildren(*tags) filters in C: the ~50 other children never become Python objects.
+    data = _ContentData()
+    for el in content.iterchildren(*_CONTENT_TAGS):
+        if el.tag != "Section":
+            data.fields.setdefault(el.tag, _text(el))
+            continue
+        kind = _section_kind(el)
+        if kind == "OperatingSystemSection" and not data.vm_id:
+            data.vm_id = _attr(el, _A_ID)
+            data.os = _text(next(el.iterchildren("Description"), None))
+        elif kind == "VirtualHardwareSection":
+            data.items.extend(_hardware_items(el))
+        elif kind == "SnapshotsSection":
+            data.snapshots.extend(_snapshot(s) for s in el.iterchildren("Snapshot"))
+    return data
+
+
+def _hardware_items(section) -> Iterator[Dict[str, str]]:
+    """The CPU, memory, NIC and disk Items of a VirtualHardwareSection, as name -> text."""
+    for resource_type in section.iter(_RASD_RESOURCE_TYPE):
+        if _text(resource_type) in _READ_RESOURCE_TYPES:
+            item = resource_type.getparent()
+            if item is not None and item.tag == "Item":
+                yield _children_text(item)
+
+
+def _identity(content, disk_elements: List) -> VmIdentity:
+    data = _read_content(content)
+    fields = data.fields
+    vm_id, name = data.vm_id, fields.get("Name", "")
+    if not vm_id:
+        raise OvfError("OVF has no VM id (Content/Section[OperatingSystemSection]/@ovf:id)")
+    if not _UUID_RE.match(vm_id):
+        raise OvfError(f"OVF VM id {vm_id[:64]!r} is not a UUID")
+    if not name:
+        raise OvfError(f"OVF of VM {vm_id} has no <Name>")
+    kind, template_id, template_name = _kind_and_template(vm_id, fields)
+    active = next((s.id for s in data.snapshots if s.type.upper() == "ACTIVE"), "")
+    return VmIdentity(
+        id=vm_id,
+        name=name,
+        description=fields.get("Description", ""),
+        cluster=fields.get("ClusterName", ""),
+        os=data.os,
+        memory_mb=_memory_mb(data.items),
+        cpus=_cpus(data.items),
+        creation_date=fields.get("CreationDate", ""),
+        cluster_version=fields.get("ClusterCompatibilityVersion", ""),
+        template_id=template_id,
+        template_name=template_name,
+        kind=kind,
+        disks=_disks(disk_elements, data.items, active),
+        nics=tuple(_nic(item) for item in data.items if item.get("ResourceType") == _RT_NIC),
+        snapshots=tuple(data.snapshots),
+    )
+
+
+def _kind_and_template(vm_id: str, fields: Dict[str, str]) -> Tuple[str, str, str]:
+    """("vm" | "template", template id, template name).
+
+    A VM names the template it was created from. A template names itself in <TemplateId>
+    (the engine's own OvfParser.isTemplate test) and writes <TemplateType>; for it we report
+    its base template when it is a version of another one, else nothing.
+    """
+    template_id = fields.get("TemplateId", "")
+    if "TemplateType" in fields or (template_id and template_id.lower() == vm_id.lower()):
+        base = fields.get("BaseTemplateId", "")
+        return "template", (base if base and base.lower() != vm_id.lower() else ""), ""
+    return "vm", template_id, fields.get("TemplateName", "")
+
+
+def _cpus(items: Iterable[Dict[str, str]]) -> Optional[int]:
+    for item in items:
+        if item.get("ResourceType") == _RT_CPU:
+            quantity = _to_int(item.get("VirtualQuantity", ""))
+            if quantity is not None:
+                return quantity
+            # virt-v2v writes topology only: sockets x cores x threads.
+            sockets = _to_int(item.get("num_of_sockets", ""))
+            cores = _to_int(item.get("cpu_per_socket", ""))
+            threads = _to_int(item.get("threads_per_cpu", "")) or 1
+            if sockets is not None and cores is not None:
+                return sockets * cores * threads
+            return None
+    return None
+
+
+# AllocationUnits -> factor to MiB. The engine and virt-v2v write "MegaBytes".
+_MEMORY_UNITS = {
+    "": 1, "megabytes": 1, "mb": 1, "mib": 1, "byte * 2^20": 1,
+    "gigabytes": 1024, "gb": 1024, "gib": 1024, "byte * 2^30": 1024,
+}
+
+
+def _memory_mb(items: Iterable[Dict[str, str]]) -> Optional[int]:
+    for item in items:
+        if item.get("ResourceType") == _RT_MEMORY:
+            quantity = _to_int(item.get("VirtualQuantity", ""))
+            factor = _MEMORY_UNITS.get(item.get("AllocationUnits", "").strip().lower())
+            if quantity is None or factor is None:
+                return None
+            return quantity * factor
+    return None
+
+
+def _disks(disk_elements: List, items: List[Dict[str, str]], active_snapshot: str) -> Tuple[Disk, ...]:
+    """One Disk per disk id (the first part of ovf:fileRef), from its active volume."""
+    storage_by_volume = {
+        item.get("InstanceId", ""): item.get("StorageId", "")
+        for item in items if item.get("ResourceType") == _RT_DISK
+    }
+    volumes: Dict[str, list] = {}          # disk id -> its <Disk> volumes, in document order
+    for el in disk_elements:
+        volume_id = _attr(el, _A_DISK_ID)
+        disk_id = _attr(el, _A_FILE_REF).partition("/")[0] or volume_id
+        if disk_id:
+            volumes.setdefault(disk_id, []).append(el)
+    return tuple(
+        _disk(disk_id, _active_volume(els, active_snapshot), storage_by_volume)
+        for disk_id, els in volumes.items()
+    )
+
+
+def _active_volume(volumes: List, active_snapshot: str):
+    """The volume of the ACTIVE snapshot; else the last listed (the engine lists base -> leaf)."""
+    if active_snapshot and len(volumes) > 1:
+        for el in volumes:
+            if _attr(el, _A_SNAPSHOT_ID) == active_snapshot:
+                return el
+    return volumes[-1]
+
+
+def _disk(disk_id: str, el, storage_by_volume: Dict[str, str]) -> Disk:
+    return Disk(
+        id=disk_id,
+        alias=_attr(el, _A_ALIAS),
+        size_gb=_to_int(_attr(el, _A_SIZE)),
+        interface=_attr(el, _A_INTERFACE),
+        storage_domain=storage_by_volume.get(_attr(el, _A_DISK_ID), ""),
+        boot=_attr(el, _A_BOOT).lower() == "true",
+    )
+
+
+def _nic(item: Dict[str, str]) -> Nic:
+    return Nic(
+        name=item.get("Name") or item.get("ElementName", ""),
+        network=item.get("Connection", ""),
+        vnic_profile=item.get("OtherResourceType", ""),   # OvfWriter: the vNIC profile name
+        mac=item.get("MACAddress", ""),
+    )
+
+
+def _snapshot(el) -> Snapshot:
+    fields = _children_text(el)
+    return Snapshot(
+        id=_attr(el, _A_ID),
+        type=fields.get("Type", ""),
+        description=fields.get("Description", ""),
+        date=fields.get("CreationDate", ""),
+    )
+
+
+# --------------------------------------------------------------------------------------
+# ovf_hash
+# --------------------------------------------------------------------------------------
+#: Elements removed before hashing (with their content), and why:
+#:
+#: * ``ExportDate`` -- the engine stamps the time of *this read* on every OVF it writes.
+#: * ``BootTime``, ``StopTime``, ``Downtime`` -- power-state history of the VM.
+#: * ``app_list``, ``rasd:ApplicationList`` -- installed packages as the guest agent reports
+#:   them (the VM-level list and the disk item's copy).
+#: * ``rasd:last_modified_date`` -- a disk volume's timestamp; in the real engine OVF it is
+#:   identical to ``ExportDate`` to the second, i.e. stamped at read time.
+#:
+#: ``ProductSection`` elements (the engine's per-application rendering of the same guest
+#: agent list) are removed too. Nothing here is configuration: excluding it cannot hide a
+#: change to memory, CPUs, disks, NICs or any other setting.
+VOLATILE_ELEMENTS = (
+    "ExportDate", "BootTime", "StopTime", "Downtime",
+    "app_list", "rasd:ApplicationList", "rasd:last_modified_date",
+)
+
+# Disk usage, not configuration: grows as the guest writes to a thin-provisioned disk.
+#   <File ovf:size="...">   actual size of the volume in bytes (OvfOvirtWriter.writeFile)
+#   <Disk ovf:actual_size>  the same in GiB. (<Disk ovf:size> is the provisioned size: kept.)
+VOLATILE_ATTRIBUTES = ("File ovf:size", "Disk ovf:actual_size")
+
+_VOLATILE_ELEMENT_RE = re.compile(
+    r"<(%s)(?:\s[^>]*?)?(?:/>|>[^<]*</\1\s*>)" % "|".join(re.escape(n) for n in VOLATILE_ELEMENTS)
+)
+_PRODUCT_SECTION_RE = re.compile(r"<ProductSection\b[^>]*?(?:/>|>.*?</ProductSection\s*>)", re.DOTALL)
+# Patterns start with a literal so the regex engine can skip ahead: this runs 10,000 times a run.
+_FILE_TAG_RE = re.compile(r"<File\b[^>]*")
+_SIZE_ATTR_RE = re.compile(r"\sovf:size\s*=\s*(?:\"[^\"]*\"|'[^']*')")
+_ACTUAL_SIZE_RE = re.compile(r"ovf:actual_size\s*=\s*(?:\"[^\"]*\"|'[^']*')")
+
+
+def _drop_file_size(match) -> str:
+    return _SIZE_ATTR_RE.sub("", match.group(0))
+
+
+def normalize_for_hash(text: str) -> str:
+    """The OVF text with the volatile elements and attributes above removed."""
+    text = _VOLATILE_ELEMENT_RE.sub("", text)
+    if "<ProductSection" in text:
+        text = _PRODUCT_SECTION_RE.sub("", text)
+    text = _FILE_TAG_RE.sub(_drop_file_size, text)
+    return _ACTUAL_SIZE_RE.sub("", text)
+
+
+def ovf_hash(text: Union[str, bytes]) -> str:
+    """sha256 hex of the OVF without its volatile parts: equal for an unchanged VM."""
+    if isinstance(text, (bytes, bytearray, memoryview)):
+        text = bytes(text).decode("utf-8", "surrogateescape")
+    normalized = normalize_for_hash(text)
+    return hashlib.sha256(normalized.encode("utf-8", "surrogateescape")).hexdigest()
+
+
+# --------------------------------------------------------------------------------------
+# diff_identities
+# --------------------------------------------------------------------------------------
+def _show(value) -> str:
+    return "?" if value is None or value == "" else str(value)
+
+
+def _change(label: str, old, new, unit: str = "") -> Iterator[str]:
+    if old != new:
+        suffix = f" {unit}" if unit else ""
+        yield f"{label}: {_show(old)} → {_show(new)}{suffix}"
+
+
+def _describe_disk(disk: Disk) -> str:
+    size = f"{disk.size_gb} GB" if disk.size_gb is not None else "size ?"
+    extra = ", boot" if disk.boot else ""
+    return f"{disk.alias or disk.id} ({size}, {_show(disk.interface)}{extra}, id {disk.id})"
+
+
+def _diff_disks(old: Iterable[Disk], new: Iterable[Disk]) -> Iterator[str]:
+    before = {d.id: d for d in old}
+    after = {d.id: d for d in new}
+    for disk_id, disk in after.items():
+        if disk_id not in before:
+            yield f"disk added: {_describe_disk(disk)}"
+    for disk_id, disk in before.items():
+        if disk_id not in after:
+            yield f"disk removed: {_describe_disk(disk)}"
+    for disk_id, a in before.items():
+        b = after.get(disk_id)
+        if b is None or a == b:
+            continue
+        label = f"disk {b.alias or disk_id}"
+        yield from _change(f"{label} alias", a.alias, b.alias)
+        yield from _change(f"{label} size", a.size_gb, b.size_gb, "GB")
+        yield from _change(f"{label} interface", a.interface, b.interface)
+        yield from _change(f"{label} storage domain", a.storage_domain, b.storage_domain)
+        yield from _change(f"{label} bootable", a.boot, b.boot)
+
+
+def _describe_nic(nic: Nic) -> str:
+    profile = f"/{nic.vnic_profile}" if nic.vnic_profile and nic.vnic_profile != nic.network else ""
+    mac = f", MAC {nic.mac}" if nic.mac else ""
+    return f"{nic.name} (network {_show(nic.network)}{profile}{mac})"
+
+
+def _diff_nics(old: Iterable[Nic], new: Iterable[Nic]) -> Iterator[str]:
+    before = {n.name: n for n in old}
+    after = {n.name: n for n in new}
+    for name, nic in after.items():
+        if name not in before:
+            yield f"NIC added: {_describe_nic(nic)}"
+    for name, nic in before.items():
+        if name not in after:
+            yield f"NIC removed: {_describe_nic(nic)}"
+    for name, a in before.items():
+        b = after.get(name)
+        if b is None or a == b:
+            continue
+        yield from _change(f"NIC {name} network", a.network, b.network)
+        yield from _change(f"NIC {name} vNIC profile", a.vnic_profile, b.vnic_profile)
+        yield from _change(f"NIC {name} MAC", a.mac, b.mac)
+
+
+def _diff_snapshots(old: Iterable[Snapshot], new: Iterable[Snapshot]) -> Iterator[str]:
+    # The ACTIVE snapshot is the running configuration, not a user-visible snapshot.
+    before = {s.id: s for s in old if s.type.upper() != "ACTIVE"}
+    after = {s.id: s for s in new if s.type.upper() != "ACTIVE"}
+    for sid, snap in after.items():
+        if sid not in before:
+            yield f"snapshot added: {snap.description or sid} ({_show(snap.type)}, {_show(snap.date)})"
+    for sid, snap in before.items():
+        if sid not in after:
+            yield f"snapshot removed: {snap.description or sid} ({_show(snap.type)}, {_show(snap.date)})"
+
+
+def _template_label(identity: VmIdentity) -> str:
+    if identity.template_name and identity.template_id:
+        return f"{identity.template_name} ({identity.template_id})"
+    return identity.template_name or identity.template_id
+
+
+def diff_identities(old: VmIdentity, new: VmIdentity) -> List[str]:
+    """Human-readable changes from ``old`` to ``new``; empty when nothing tracked changed."""
+    changes: List[str] = []
+    changes.extend(_change("VM id", old.id, new.id))
+    changes.extend(_change("kind", old.kind, new.kind))
+    changes.extend(_change("name", old.name, new.name))
+    changes.extend(_change("description", old.description, new.description))
+    changes.extend(_change("cluster", old.cluster, new.cluster))
+    changes.extend(_change("cluster version", old.cluster_version, new.cluster_version))
+    changes.extend(_change("OS", old.os, new.os))
+    changes.extend(_change("memory", old.memory_mb, new.memory_mb, "MB"))
+    changes.extend(_change("CPUs", old.cpus, new.cpus))
+    changes.extend(_change("template", _template_label(old), _template_label(new)))
+    changes.extend(_diff_disks(old.disks, new.disks))
+    changes.extend(_diff_nics(old.nics, new.nics))
+    changes.extend(_diff_snapshots(old.snapshots, new.snapshots))
+    return changes
