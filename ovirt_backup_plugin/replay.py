@@ -1,0 +1,392 @@
+"""Replay of vcrpy cassettes on the wire, for the real oVirt SDK.
+
+``ovirtsdk4`` talks HTTP through pycurl, which vcrpy cannot intercept. So the replay
+happens one level down: :class:`ReplayEngine` is a loopback HTTP server that answers with
+the responses of vcrpy cassettes, and the unmodified SDK connects to its :attr:`~ReplayEngine.url`.
+
+Cassettes are loaded with vcrpy's own persister and serializers (``.json`` files with the
+JSON serializer, everything else with the YAML one). Requests are matched with vcrpy's
+matchers ``method``, ``path`` and ``query`` (parsed, so ``page+1`` equals ``page%201``)
+plus :func:`make_body_matcher`, which compares bodies only when the *recorded* request
+has one. Scheme, host and port are ignored: cassettes say ``https://engine.example.com``.
+
+Play order
+    Among the interactions that match a request, the first one not yet played answers it.
+    When all of them have been played, the last one answers again. So a GET that was
+    recorded once can be repeated, and a sequence of ``POST /vms`` gets the recorded
+    answers in the recorded order. Later cassettes are searched after earlier ones.
+
+Fallback
+    ``fallback="path"``: a request with no exact match is answered by an interaction
+    with the same method and path (query and body ignored, same play order); each such
+    answer is logged at WARNING and recorded in :attr:`~ReplayEngine.fallbacks`.
+    ``fallback="none"`` (default) answers what an engine answers for an unknown entity:
+    404 with an XML ``<fault>`` naming the request. Nothing is ever invented.
+
+SSO
+    Form bodies are scrubbed before they are stored or compared. In a token request the
+    password becomes ``***`` if it equals the server's ``password`` and ``***rejected***``
+    otherwise, so one cassette holds both the success and the rejection (see
+    ``cassettes/sso.yaml``). An SSO request with no recorded answer gets 400 JSON
+    ``access_denied``. Tokens and passwords are never stored, logged or compared in clear.
+
+Run ``python -m ovirt_backup_plugin.replay CASSETTE... [--port N] [--delay S]
+[--fallback path]`` to serve in the foreground; the first line on stdout is the URL.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import os
+import signal
+import sys
+import threading
+import time
+from collections import defaultdict
+from dataclasses import dataclass
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Dict, Iterable, List, Optional, Sequence, Tuple, Union
+from urllib.parse import parse_qs, parse_qsl, unquote_plus, urlsplit
+from xml.sax.saxutils import escape
+
+from vcr.matchers import method, path, query, requests_match
+from vcr.persisters.filesystem import FilesystemPersister
+from vcr.request import Request
+from vcr.serializers import jsonserializer, yamlserializer
+
+from .scrub import MASK, scrub_form, scrub_json
+
+log = logging.getLogger("ovirt_backup_plugin.replay")
+
+API_PREFIX = "/ovirt-engine/api"
+SSO_TOKEN_PATH = "/ovirt-engine/sso/oauth/token"
+SSO_LOGOUT_PATH = "/ovirt-engine/services/sso-logout"
+REJECTED = "***rejected***"
+DEFAULT_USERNAME = "admin@internal"
+
+# Never copied from a cassette to the wire: hop-by-hop, length and encoding headers
+# (bodies are stored decoded; the length is computed from what is sent).
+_SKIPPED_RESPONSE_HEADERS = frozenset({
+    "connection", "keep-alive", "proxy-authenticate", "proxy-authorization", "te",
+    "trailer", "trailers", "transfer-encoding", "upgrade", "content-length",
+    "content-encoding"})
+
+PathLike = Union[str, "os.PathLike[str]"]
+
+
+@dataclass(frozen=True)
+class ReceivedRequest:
+    """A request as the server received it, secrets scrubbed (no headers are kept)."""
+
+    method: str
+    path: str
+    query: Dict[str, str]          # parsed query string (last value wins)
+    body: str                      # decoded text, "" when there was none
+
+
+def load_interactions(cassette: PathLike) -> List[Tuple[Request, dict]]:
+    """``(vcr Request, response dict)`` pairs of one cassette, loaded by vcrpy."""
+    serializer = jsonserializer if str(cassette).lower().endswith(".json") else yamlserializer
+    loaded = FilesystemPersister.load_cassette(cassette, serializer)
+    requests, responses = loaded[0], loaded[1]    # vcrpy may add a third item: metadata
+    return list(zip(requests, responses))
+
+
+def _text(body) -> str:
+    if body is None:
+        return ""
+    if isinstance(body, (bytes, bytearray)):
+        return bytes(body).decode("utf-8", "replace")
+    return str(body)
+
+
+def _is_form(req: Request) -> bool:
+    ctype = req.headers.get("Content-Type", "") or ""
+    return "x-www-form-urlencoded" in ctype.lower() or req.path in (SSO_TOKEN_PATH,
+                                                                     SSO_LOGOUT_PATH)
+
+
+def make_body_matcher(scrub=scrub_form):
+    """A vcrpy matcher that compares bodies only when the recorded request has one.
+
+    vcrpy calls matchers as ``matcher(request_made, recorded)``. Form bodies are compared
+    field by field after ``scrub`` (so secrets are compared masked), JSON bodies as parsed
+    documents, anything else as text.
+    """
+    def body(r1: Request, r2: Request) -> None:
+        if r2.body is None:
+            return
+        new, recorded = _text(r1.body), _text(r2.body)
+        if _is_form(r1) or _is_form(r2):
+            same = (parse_qs(scrub(new), keep_blank_values=True)
+                    == parse_qs(scrub(recorded), keep_blank_values=True))
+        else:
+            try:
+                same = json.loads(scrub_json(new)) == json.loads(scrub_json(recorded))
+            except ValueError:
+                same = new == recorded
+        if not same:
+            raise AssertionError("the bodies differ")
+
+    return body
+
+
+class ReplayEngine:
+    """A loopback HTTP server that answers the SDK from vcrpy cassettes.
+
+    ``received``, ``unmatched`` and ``fallbacks`` are lists appended under a lock in
+    arrival order; read them (or copy them) at any time.
+    """
+
+    def __init__(self, cassettes: Union[PathLike, Iterable[PathLike]], *, fallback: str = "none",
+                 delay: float = 0.0, password: str = "replay-secret", host: str = "127.0.0.1",
+                 port: int = 0):
+        if fallback not in ("none", "path"):
+            raise ValueError(f"fallback must be 'none' or 'path', not {fallback!r}")
+        if isinstance(cassettes, (str, os.PathLike)):
+            cassettes = [cassettes]
+        self.fallback, self.delay, self.password = fallback, float(delay), password
+        self.host, self.port = host, port
+        self._requests: List[Request] = []
+        self._responses: List[dict] = []
+        for cassette in cassettes:
+            for request, response in load_interactions(cassette):
+                self._requests.append(request)
+                self._responses.append(response)
+        # (method, path) -> interactions, for the fallback; the same plus the parsed query
+        # (what vcrpy's query matcher compares) narrows the candidates of an exact match.
+        self._by_path: Dict[Tuple[str, str], List[int]] = defaultdict(list)
+        self._by_query: Dict[tuple, List[int]] = defaultdict(list)
+        for i, request in enumerate(self._requests):
+            key = (request.method.upper(), request.path)
+            self._by_path[key].append(i)
+            self._by_query[key + (tuple(request.query),)].append(i)
+        self._played = [False] * len(self._requests)
+        self._matchers = [method, path, query, make_body_matcher(self.scrub_form)]
+        self._lock = threading.Lock()
+        self.received: List[ReceivedRequest] = []
+        self.unmatched: List[str] = []
+        self.fallbacks: List[str] = []
+        self.username = self._recorded_username()
+        self._server: Optional[ThreadingHTTPServer] = None
+        self._thread: Optional[threading.Thread] = None
+
+    # -- life cycle ------------------------------------------------------------------
+    @property
+    def url(self) -> str:
+        """The API URL to give ``ovirtsdk4.Connection(url=...)``."""
+        if self._server is None:
+            raise RuntimeError("the replay server is not started")
+        host, port = self._server.server_address[:2]
+        return f"http://{host}:{port}{API_PREFIX}"
+
+    def start(self) -> "ReplayEngine":
+        if self._server is not None:
+            return self
+        handler = type("ReplayHandler", (_Handler,), {"engine": self})
+        self._server = ThreadingHTTPServer((self.host, self.port), handler)
+        self._server.daemon_threads = True
+        self._thread = threading.Thread(target=self._server.serve_forever, args=(0.05,),
+                                        daemon=True,
+                                        name=f"replay-{self._server.server_address[1]}")
+        self._thread.start()
+        log.debug("replaying %d interactions on %s", len(self._requests), self.url)
+        return self
+
+    def stop(self) -> None:
+        server, self._server = self._server, None
+        if server is not None:
+            server.shutdown()
+            server.server_close()
+            self._thread.join(timeout=5)
+
+    def __enter__(self) -> "ReplayEngine":
+        return self.start()
+
+    def __exit__(self, *exc) -> None:
+        self.stop()
+
+    # -- scrubbing -------------------------------------------------------------------
+    def _mask(self, key: str, value: str) -> str:
+        raw = unquote_plus(value)
+        if key.lower() == "password":
+            if raw == self.password:
+                return MASK
+            if raw.startswith("***") and raw.endswith("***"):
+                return value                # already masked (a recording)
+            return REJECTED
+        return MASK
+
+    def scrub_form(self, text: str) -> str:
+        """Mask form secrets; a password is ``***`` only if it is this server's password."""
+        return scrub_form(text, mask=self._mask)
+
+    def _recorded_username(self) -> str:
+        for request, response in zip(self._requests, self._responses):
+            if request.path == SSO_TOKEN_PATH and request.body is not None \
+                    and response["status"]["code"] == 200:
+                names = parse_qs(_text(request.body)).get("username")
+                if names:
+                    return names[0]
+        return DEFAULT_USERNAME
+
+    # -- answering -------------------------------------------------------------------
+    def _pick(self, candidates: Sequence[int]) -> int:
+        with self._lock:
+            for i in candidates:
+                if not self._played[i]:
+                    self._played[i] = True
+                    return i
+            return candidates[-1]
+
+    def find(self, request: Request) -> Tuple[Optional[int], bool]:
+        """Index of the interaction that answers ``request``, and whether by fallback."""
+        key = (request.method.upper(), request.path)
+        matches = [i for i in self._by_query.get(key + (tuple(request.query),), ())
+                   if requests_match(request, self._requests[i], self._matchers)]
+        if matches:
+            return self._pick(matches), False
+        candidates = self._by_path.get(key)
+        if self.fallback == "path" and candidates:
+            return self._pick(candidates), True
+        return None, False
+
+    def answer(self, method_: str, target: str, body: bytes,
+               content_type: str = "") -> Tuple[int, str, List[Tuple[str, str]], bytes]:
+        """Status, reason, headers and body for one request (what the handler sends)."""
+        if self.delay:
+            time.sleep(self.delay)
+        split = urlsplit(target)
+        req_path, qs = split.path, scrub_form(split.query, mask=self._mask)
+        text = _text(body)
+        if text and ("x-www-form-urlencoded" in content_type.lower()
+                     or req_path in (SSO_TOKEN_PATH, SSO_LOGOUT_PATH)):
+            text = self.scrub_form(text)
+        elif text and "json" in content_type.lower():
+            text = scrub_json(text)
+        label = f"{method_} {req_path}" + (f"?{qs}" if qs else "")
+        with self._lock:
+            self.received.append(ReceivedRequest(
+                method_, req_path, dict(parse_qsl(qs, keep_blank_values=True)), text))
+        request = Request(method_, "http://replay" + req_path + (f"?{qs}" if qs else ""),
+                          text.encode("utf-8") if body else None,
+                          {"Content-Type": content_type})
+        index, by_fallback = self.find(request)
+        if index is None:
+            with self._lock:
+                self.unmatched.append(label)
+            log.warning("replay: no recorded interaction for %s", label)
+            return self._not_recorded(req_path, label)
+        if by_fallback:
+            with self._lock:
+                self.fallbacks.append(label)
+            log.warning("replay: fallback (method+path) for %s: answering with the recorded %s",
+                        label, self._requests[index].uri)
+        return self._response(self._responses[index])
+
+    @staticmethod
+    def _response(response: dict) -> Tuple[int, str, List[Tuple[str, str]], bytes]:
+        status = response.get("status") or {}
+        headers = []
+        for name, values in (response.get("headers") or {}).items():
+            if name.lower() in _SKIPPED_RESPONSE_HEADERS:
+                continue
+            for value in values if isinstance(values, (list, tuple)) else [values]:
+                headers.append((name, str(value)))
+        payload = (response.get("body") or {}).get("string") or b""
+        if isinstance(payload, str):
+            payload = payload.encode("utf-8")
+        return int(status.get("code", 200)), status.get("message") or "", headers, payload
+
+    @staticmethod
+    def _not_recorded(req_path: str, label: str):
+        detail = f"replay: no recorded interaction for {label}"
+        if req_path.startswith("/ovirt-engine/sso/") or req_path == SSO_LOGOUT_PATH:
+            body = json.dumps({"error_code": "access_denied", "error": detail})
+            return 400, "Bad Request", [("Content-Type", "application/json")], body.encode()
+        body = (f"<fault><reason>Operation Failed</reason>"
+                f"<detail>{escape(detail)}</detail></fault>")
+        return 404, "Not Found", [("Content-Type", "application/xml")], body.encode()
+
+
+class _Handler(BaseHTTPRequestHandler):
+    """Reads one request, asks the engine for the answer, writes it (keep-alive)."""
+
+    protocol_version = "HTTP/1.1"      # pycurl keeps connections; Expect: 100-continue works
+    server_version = "ovirt-backup-replay"
+    disable_nagle_algorithm = True     # headers and body are two writes: no 40 ms ACK stall
+    engine: ReplayEngine
+
+    def _read_body(self) -> bytes:
+        if "chunked" in (self.headers.get("Transfer-Encoding") or "").lower():
+            chunks = []
+            while True:
+                size = int(self.rfile.readline().split(b";")[0].strip() or b"0", 16)
+                if size == 0:
+                    while self.rfile.readline() not in (b"\r\n", b"\n", b""):
+                        pass
+                    return b"".join(chunks)
+                chunks.append(self.rfile.read(size))
+                self.rfile.readline()
+        length = int(self.headers.get("Content-Length") or 0)
+        return self.rfile.read(length) if length > 0 else b""
+
+    def _handle(self) -> None:
+        body = self._read_body()
+        try:
+            code, reason, headers, payload = self.engine.answer(
+                self.command, self.path, body, self.headers.get("Content-Type") or "")
+        except Exception:                                  # pragma: no cover - a bug here
+            log.exception("replay: failed to answer %s", self.command)
+            code, reason, headers, payload = 500, "Internal Server Error", [], b""
+        self.send_response(code, reason or None)
+        for name, value in headers:
+            self.send_header(name, value)
+        self.send_header("Content-Length", str(len(payload)))
+        self.end_headers()
+        if self.command != "HEAD":
+            self.wfile.write(payload)
+
+    do_GET = do_POST = do_PUT = do_DELETE = do_PATCH = do_HEAD = _handle
+
+    def log_request(self, code="-", size="-") -> None:
+        # The request line may carry a query with secrets: log the path only.
+        log.debug("%s %s -> %s", self.command, urlsplit(self.path).path, code)
+
+    def log_message(self, fmt, *args) -> None:
+        log.debug("%s: " + fmt, self.address_string(), *args)
+
+
+def main(argv: Optional[Sequence[str]] = None) -> int:
+    parser = argparse.ArgumentParser(
+        prog="python -m ovirt_backup_plugin.replay",
+        description="Serve vcrpy cassettes to ovirtsdk4 over loopback HTTP. "
+                    "Prints the API URL as the first line on stdout.")
+    parser.add_argument("cassettes", nargs="+", metavar="CASSETTE")
+    parser.add_argument("--host", default="127.0.0.1")
+    parser.add_argument("--port", type=int, default=0, help="0 picks a free port (default)")
+    parser.add_argument("--delay", type=float, default=0.0, help="seconds of sleep per request")
+    parser.add_argument("--fallback", choices=("none", "path"), default="none")
+    parser.add_argument("--password", default="replay-secret",
+                        help="the password the SSO token request must carry")
+    parser.add_argument("-v", "--verbose", action="store_true", help="log every request")
+    args = parser.parse_args(argv)
+    logging.basicConfig(level=logging.DEBUG if args.verbose else logging.WARNING,
+                        format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    engine = ReplayEngine(args.cassettes, fallback=args.fallback, delay=args.delay,
+                          password=args.password, host=args.host, port=args.port)
+    stop = threading.Event()
+    signal.signal(signal.SIGTERM, lambda *_: stop.set())
+    with engine:
+        print(engine.url, flush=True)
+        try:
+            while not stop.wait(1.0):
+                pass
+        except KeyboardInterrupt:
+            pass
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

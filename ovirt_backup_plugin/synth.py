@@ -1,0 +1,712 @@
+"""Cassettes synthesized from the oVirt API model, for what no public recording holds.
+
+Everything here is *synthetic*: built by this project from the REST API model
+(oVirt/ovirt-engine-api-model) and the engine's OVF writer, never recorded from an engine.
+The shapes were checked against ``ovirtsdk4/readers.py`` and real recordings.
+
+* :func:`sso_interactions`: SSO token success, token rejection, logout.
+* :func:`make_ovf`: an OVF in the engine's own dialect (``ovf:version`` 4.1.0.0 writer).
+* XML builders for data centers, clusters, attached storage domains, VMs and faults.
+* :class:`SyntheticEngine`: data centers → clusters → storage domains, VMs with OVFs,
+  and :meth:`SyntheticEngine.interactions` giving exactly the requests of the project's
+  engine adapter (``ovirt_backup_plugin.engine``), ready for :mod:`.replay`.
+* :func:`demo_engine`: the fixed inventory of ``cassettes/demo-engine.yaml``.
+
+Interactions are plain dicts in vcrpy's cassette format (``request`` with method, uri,
+body, headers; ``response`` with status, headers, body.string); cassettes are written with
+vcrpy's serializers. Hosts are ``https://engine.example.com`` like the real recordings.
+"""
+from __future__ import annotations
+
+import json
+import random
+import re
+import uuid
+from dataclasses import dataclass, replace
+from http import HTTPStatus
+from pathlib import Path
+from typing import Dict, Iterable, List, Optional, Sequence, Tuple, Union
+from urllib.parse import parse_qsl, urlencode, urlsplit
+from xml.sax.saxutils import escape, quoteattr
+
+ENGINE = "https://engine.example.com"
+API = "/ovirt-engine/api"
+SSO_TOKEN_PATH = "/ovirt-engine/sso/oauth/token"
+SSO_LOGOUT_PATH = "/ovirt-engine/services/sso-logout"
+ZERO = "00000000-0000-0000-0000-000000000000"     # the Blank template, "no parent"
+XML_TYPE = "application/xml;charset=UTF-8"
+JSON_TYPE = "application/json"
+XML_DECL = '<?xml version="1.0" encoding="UTF-8" standalone="yes"?>\n'
+OVF_NS = "http://schemas.dmtf.org/ovf/envelope/1/"
+RASD_NS = "http://schemas.dmtf.org/wbem/wscim/1/cim-schema/2/CIM_ResourceAllocationSettingData"
+VSSD_NS = "http://schemas.dmtf.org/wbem/wscim/1/cim-schema/2/CIM_VirtualSystemSettingData"
+XSI_NS = "http://www.w3.org/2001/XMLSchema-instance"
+
+#: 409 details of ``POST /vms`` with a configuration (engine messages
+#: VM_CANNOT_IMPORT_VM_EXISTS and VM_CANNOT_IMPORT_VM_NAME_EXISTS, as REST wraps them).
+CONFLICT_ID = "[Cannot import VM. VM with the same identifier already exists.]"
+CONFLICT_NAME = "[Cannot import VM. VM with the same name already exists.]"
+SSO_REJECTED = ("Cannot authenticate user 'admin@internal': "
+                "The username or password is incorrect..")
+
+
+# ------------------------------------------------------------------------------------
+# Interactions
+# ------------------------------------------------------------------------------------
+def interaction(method: str, path: str, *, status: int = 200, body: Optional[str] = None,
+                content_type: str = XML_TYPE, request_body: Optional[str] = None) -> dict:
+    """One vcrpy interaction. ``path`` may carry a query; the host is :data:`ENGINE`."""
+    headers = {"content-type": [content_type]} if body is not None else {}
+    return {
+        "request": {"method": method, "uri": ENGINE + path, "body": request_body,
+                    "headers": {}},
+        "response": {"status": {"code": status, "message": HTTPStatus(status).phrase},
+                     "headers": headers, "body": {"string": body or ""}},
+    }
+
+
+def with_query(path: str, **query) -> str:
+    """``path?query`` encoded like ovirtsdk4 does it (keys sorted, ``urlencode``)."""
+    return f"{path}?{urlencode(sorted(query.items()))}" if query else path
+
+
+def _search_value(value: str) -> str:
+    # The engine's search syntax needs quotes around values with spaces or symbols.
+    return value if re.fullmatch(r"[\w.\-]+", value) else '"' + value.replace('"', "") + '"'
+
+
+def page_search(page: int, datacenter: Optional[str] = None) -> str:
+    """The ``search`` of the adapter's VM listing: ``page N`` or ``datacenter=DC page N``."""
+    scope = f"datacenter={_search_value(datacenter)} " if datacenter else ""
+    return f"{scope}page {page}"
+
+
+def sso_interactions(username: str = "admin@internal", token: str = "replay-token") -> List[dict]:
+    """Token success (``password=***``), token rejection (``password=***rejected***``), logout.
+
+    The replay server scrubs a token request's password to ``***`` when it is the
+    server's password and to ``***rejected***`` otherwise, so both are matched.
+    """
+    if len(token) >= 24:
+        raise ValueError("keep synthesized tokens shorter than 24 characters")
+    form = urlencode([("grant_type", "password"), ("scope", "ovirt-app-api"),
+                      ("username", username)])
+    granted = {"access_token": token, "token_type": "bearer", "scope": "ovirt-app-api",
+               "exp": "4102444800000"}
+    denied = {"error_code": "access_denied", "error": SSO_REJECTED.replace("admin@internal",
+                                                                          username)}
+    return [
+        interaction("POST", SSO_TOKEN_PATH, body=json.dumps(granted), content_type=JSON_TYPE,
+                    request_body=form + "&password=***"),
+        interaction("POST", SSO_TOKEN_PATH, status=400, body=json.dumps(denied),
+                    content_type=JSON_TYPE, request_body=form + "&password=***rejected***"),
+        interaction("POST", SSO_LOGOUT_PATH, body="{}", content_type=JSON_TYPE,
+                    request_body="scope=ovirt-app-api&token=***"),
+    ]
+
+
+def fault_xml(detail: str, reason: str = "Operation Failed") -> str:
+    return (f"{XML_DECL}<fault>\n    <detail>{escape(detail)}</detail>\n"
+            f"    <reason>{escape(reason)}</reason>\n</fault>\n")
+
+
+# ------------------------------------------------------------------------------------
+# Inventory records
+# ------------------------------------------------------------------------------------
+@dataclass
+class SynthDisk:
+    alias: str
+    size_gb: int = 20
+    actual_gb: int = 2
+    interface: str = "VirtIO_SCSI"          # VirtIO_SCSI, VirtIO, IDE, SATA
+    boot: bool = False
+    storage_domain: str = ""                # id (or name, resolved by SyntheticEngine)
+    disk_id: str = ""                       # image group id: first part of ovf:fileRef
+    image_id: str = ""                      # volume id: ovf:diskId, second part of fileRef
+    volume_format: str = "RAW"              # RAW or COW
+
+
+@dataclass
+class SynthNic:
+    name: str = "nic1"
+    network: str = "ovirtmgmt"
+    vnic_profile: str = ""                  # "" means: the profile named like the network
+    mac: str = ""
+    interface_type: int = 3                 # VmInterfaceType: 3 = VirtIO
+    id: str = ""
+
+
+@dataclass
+class SynthDataCenter:
+    id: str
+    name: str
+    description: str = ""
+
+
+@dataclass
+class SynthCluster:
+    id: str
+    name: str
+    datacenter: SynthDataCenter
+
+
+@dataclass
+class SynthStorageDomain:
+    id: str
+    name: str
+    datacenter: SynthDataCenter
+    master: bool = False
+    type: str = "data"
+
+
+@dataclass
+class SynthVm:
+    id: str
+    name: str
+    cluster: SynthCluster
+    ovf: str
+    os: str = "rhel_8x64"
+    memory_mb: int = 4096
+    cpus: int = 2
+    description: str = ""
+    status: str = "down"
+    ovf_missing_in_list: bool = False       # locked: the list leaves the OVF out
+    ovf_missing_always: bool = False        # the single GET leaves it out too
+
+
+def _uuid(rng: random.Random) -> str:
+    return str(uuid.UUID(int=rng.getrandbits(128), version=4))
+
+
+def _is_desktop(os_type: str) -> bool:
+    return os_type.startswith(("windows_1", "windows_7", "windows_8"))
+
+
+def _mac(rng: random.Random) -> str:
+    return "56:6f:" + ":".join(f"{rng.randrange(256):02x}" for _ in range(4))
+
+
+# ------------------------------------------------------------------------------------
+# OVF in the engine's dialect
+# ------------------------------------------------------------------------------------
+def _el(tag: str, text="") -> str:
+    return f"<{tag}>{escape(str(text))}</{tag}>"
+
+
+def _ovf_attrs(pairs: Sequence[Tuple[str, object]]) -> str:
+    return "".join(f" ovf:{k}={quoteattr(str(v))}" for k, v in pairs)
+
+
+def _device(kind: str, device: str, address: str, *, alias: str = "", boot: int = 0,
+            readonly: bool = False, spec: Optional[Dict[str, str]] = None) -> str:
+    """The engine's per-device block (``writeVmDeviceInfo``)."""
+    out = (_el("Type", kind) + _el("Device", device) + _el("rasd:Address", address)
+           + _el("BootOrder", boot) + _el("IsPlugged", "true")
+           + _el("IsReadOnly", str(readonly).lower()) + _el("Alias", alias))
+    if spec:
+        out += "<SpecParams>" + "".join(_el(k, v) for k, v in spec.items()) + "</SpecParams>"
+    return out
+
+
+def _pci(slot: int, function: int = 0) -> str:
+    return f"{{type=pci, slot=0x{slot:02x}, bus=0x00, domain=0x0000, function=0x{function:x}}}"
+
+
+def make_ovf(vm_id: str, name: str, *, cluster: str = "Default", os: str = "rhel_8x64",
+             memory_mb: int = 4096, cpus: int = 2, disks: Sequence[SynthDisk] = (),
+             nics: Sequence[SynthNic] = (), seed: int = 0, description: str = "",
+             datacenter_id: str = ZERO, cluster_version: str = "4.7",
+             creation_date: str = "", export_date: str = "2026/11/26 07:45:00",
+             template_id: str = ZERO, template_name: str = "Blank",
+             snapshot_id: str = "") -> str:
+    """An OVF as the engine writes it for ``GET /vms/{id}?all_content=true``.
+
+    ``disks`` and ``nics`` describe the VM's devices; ids, MACs and dates left empty are
+    derived from ``seed`` and ``vm_id``, so the same arguments always give the same text.
+    Disks: ``ovf:fileRef`` is ``<disk id>/<image id>`` and the storage domain is the
+    disk item's ``rasd:StorageId`` (that is how the engine writes it).
+    """
+    rng = random.Random(f"{seed}:{vm_id}")
+    snapshot_id = snapshot_id or _uuid(rng)
+    creation_date = creation_date or (f"20{rng.randrange(19, 26)}/{rng.randrange(1, 13):02d}/"
+                                      f"{rng.randrange(1, 29):02d} {rng.randrange(24):02d}:"
+                                      f"{rng.randrange(60):02d}:{rng.randrange(60):02d}")
+    disks = [replace(d, disk_id=d.disk_id or _uuid(rng), image_id=d.image_id or _uuid(rng))
+             for d in disks]
+    nics = [replace(n, id=n.id or _uuid(rng), mac=n.mac or _mac(rng),
+                    vnic_profile=n.vnic_profile or n.network) for n in nics]
+    sockets, cores = (cpus // 2, 2) if cpus >= 4 and cpus % 2 == 0 else (cpus, 1)
+    desktop = _is_desktop(os)
+
+    refs = "".join(
+        "<File" + _ovf_attrs([("href", f"{d.disk_id}/{d.image_id}"), ("id", d.image_id),
+                              ("size", d.actual_gb * 1024 ** 3), ("description", "Active VM"),
+                              ("disk_storage_type", "IMAGE"), ("cinder_volume_type", "")])
+        + "></File>" for d in disks)
+    networks = "".join(f'<Network ovf:name={quoteattr(n)}></Network>'
+                       for n in dict.fromkeys(x.network for x in nics))
+    fmt = {"RAW": "http://www.vmware.com/specifications/vmdk.html#sparse",
+           "COW": "http://www.gnome.org/~markmc/qcow-image-format.html"}
+    disk_section = "".join(
+        "<Disk" + _ovf_attrs([
+            ("diskId", d.image_id), ("size", d.size_gb), ("actual_size", d.actual_gb),
+            ("vm_snapshot_id", snapshot_id), ("parentRef", ""),
+            ("fileRef", f"{d.disk_id}/{d.image_id}"), ("format", fmt[d.volume_format]),
+            ("volume-format", d.volume_format),
+            ("volume-type", "Sparse" if d.volume_format == "COW" or d.boot else "Preallocated"),
+            ("disk-interface", d.interface), ("read-only", "false"), ("shareable", "false"),
+            ("boot", str(d.boot).lower()), ("pass-discard", "false"), ("disk-alias", d.alias),
+            ("disk-description", ""), ("wipe-after-delete", "false")]) + "></Disk>"
+        for d in disks)
+
+    general = "".join([
+        _el("Name", name), _el("Description", description), _el("Comment", ""),
+        _el("CreationDate", creation_date), _el("ExportDate", export_date),
+        _el("DeleteProtected", "false"), _el("SsoMethod", "guest_agent"),
+        _el("IsSmartcardEnabled", "false"), _el("NumOfIoThreads", 1),
+        _el("TimeZone", "Etc/GMT" if not os.startswith("windows") else "GMT Standard Time"),
+        _el("default_boot_sequence", 0), _el("Generation", rng.randrange(1, 2000)),
+        _el("ClusterCompatibilityVersion", cluster_version), _el("VmType", 0 if desktop else 1),
+        _el("ResumeBehavior", "AUTO_RESUME"), _el("MinAllocatedMem", memory_mb),
+        _el("IsStateless", "false"), _el("IsRunAndPause", "false"),
+        _el("AutoStartup", "false"), _el("Priority", 1),
+        _el("CreatedByUserId", "fdfc627c-d875-11e0-90f0-83df133b58cc"),
+        _el("MigrationSupport", 0), _el("IsBootMenuEnabled", "false"),
+        _el("IsSpiceFileTransferEnabled", "true"), _el("IsSpiceCopyPasteEnabled", "true"),
+        _el("AllowConsoleReconnect", "true"), _el("ConsoleDisconnectAction", "LOCK_SCREEN"),
+        _el("CustomEmulatedMachine", ""), _el("BiosType", 1), _el("CustomCpuName", ""),
+        _el("PredefinedProperties", ""), _el("UserDefinedProperties", ""),
+        _el("MaxMemorySizeMb", memory_mb * 4), _el("MultiQueuesEnabled", "true"),
+        _el("UseHostCpu", "false"), _el("ClusterName", cluster),
+        _el("TemplateId", template_id), _el("TemplateName", template_name),
+        _el("IsInitilized", "true"), _el("Origin", 0), _el("DefaultDisplayType", 2),
+        _el("TrustedService", "false"), _el("OriginalTemplateId", template_id),
+        _el("OriginalTemplateName", template_name), _el("UseLatestVersion", "false"),
+        _el("StopTime", export_date), _el("BootTime", creation_date), _el("Downtime", 0)])
+    os_section = (f'<Section ovf:id="{vm_id}" ovf:required="false" '
+                  'xsi:type="ovf:OperatingSystemSection_Type">'
+                  + _el("Info", "Guest Operating System") + _el("Description", os) + "</Section>")
+
+    items = [
+        _el("rasd:Caption", f"{cpus} virtual cpu")
+        + _el("rasd:Description", "Number of virtual CPU")
+        + _el("rasd:InstanceId", 1) + _el("rasd:ResourceType", 3)
+        + _el("rasd:num_of_sockets", sockets) + _el("rasd:cpu_per_socket", cores)
+        + _el("rasd:threads_per_cpu", 1) + _el("rasd:max_num_of_vcpus", max(16, cpus * 4))
+        + _el("rasd:VirtualQuantity", cpus),
+        _el("rasd:Caption", f"{memory_mb} MB of memory") + _el("rasd:Description", "Memory Size")
+        + _el("rasd:InstanceId", 2) + _el("rasd:ResourceType", 4)
+        + _el("rasd:AllocationUnits", "MegaBytes") + _el("rasd:VirtualQuantity", memory_mb),
+    ]
+    scsi_unit = 0
+    for n, d in enumerate(disks):
+        if d.interface == "VirtIO_SCSI":
+            address = f"{{type=drive, bus=0, controller=0, target=0, unit={scsi_unit}}}"
+            scsi_unit += 1
+        else:
+            address = _pci(0x08 + n)
+        items.append(
+            _el("rasd:Caption", d.alias) + _el("rasd:InstanceId", d.image_id)
+            + _el("rasd:ResourceType", 17) + _el("rasd:HostResource", f"{d.disk_id}/{d.image_id}")
+            + _el("rasd:Parent", ZERO) + _el("rasd:Template", ZERO)
+            + _el("rasd:ApplicationList", "") + _el("rasd:StorageId", d.storage_domain or ZERO)
+            + _el("rasd:StoragePoolId", datacenter_id) + _el("rasd:CreationDate", creation_date)
+            + _el("rasd:LastModified", "1970/01/01 00:00:00")
+            + _el("rasd:last_modified_date", export_date)
+            + _device("disk", "disk", address, alias=f"ua-{d.disk_id}", boot=1 if d.boot else 0))
+    for n, nic in enumerate(nics):
+        items.append(
+            _el("rasd:Caption", f"Ethernet adapter on {nic.network}")
+            + _el("rasd:InstanceId", nic.id)
+            + _el("rasd:ResourceType", 10) + _el("rasd:OtherResourceType", nic.vnic_profile)
+            + _el("rasd:ResourceSubType", nic.interface_type) + _el("rasd:Connection", nic.network)
+            + _el("rasd:Linked", "true") + _el("rasd:Name", nic.name)
+            + _el("rasd:ElementName", nic.name) + _el("rasd:MACAddress", nic.mac)
+            + _el("rasd:speed", 10000)
+            + _device("interface", "bridge", _pci(0x03 + n), alias=f"ua-{nic.id}"))
+    items.append(_el("rasd:Caption", "USB Controller") + _el("rasd:InstanceId", 3)
+                 + _el("rasd:ResourceType", 23) + _el("rasd:UsbPolicy", "DISABLED"))
+    video = "qxl" if desktop else "vga"
+    items.append(_el("rasd:Caption", "Graphical Controller") + _el("rasd:InstanceId", _uuid(rng))
+                 + _el("rasd:ResourceType", 20) + _el("rasd:VirtualQuantity", 1)
+                 + _el("rasd:SinglePciQxl", "false")
+                 + _device("video", video, _pci(0x02), alias="video0",
+                           spec={"vgamem": 16384, "heads": 1, "vram": 8192}))
+    for console in ("spice", "vnc"):
+        items.append(_el("rasd:Caption", "Graphical Framebuffer")
+                     + _el("rasd:InstanceId", _uuid(rng)) + _el("rasd:ResourceType", 26)
+                     + _device("graphics", console, ""))
+    cd_unit = "bus=1, controller=0, target=0, unit=0" if desktop else \
+        "bus=0, controller=0, target=0, unit=2"
+    items.append(_el("rasd:Caption", "CDROM") + _el("rasd:InstanceId", _uuid(rng))
+                 + _el("rasd:ResourceType", 15)
+                 + _device("disk", "cdrom", f"{{type=drive, {cd_unit}}}", alias="ua-cdrom",
+                           boot=2, readonly=True, spec={"path": ""}))
+    others = [
+        ("channel", "unix", "{type=virtio-serial, bus=0, controller=0, port=1}", "channel0", None),
+        ("channel", "spicevmc", "{type=virtio-serial, bus=0, controller=0, port=3}", "channel2",
+         None),
+        ("controller", "virtio-serial", _pci(0x05), "virtio-serial0", None),
+        ("controller", "virtio-scsi", _pci(0x04), "scsi0", {"ioThreadId": ""}),
+        ("controller", "usb", _pci(0x01, 2), "usb", {"index": 0, "model": "piix3-uhci"}),
+        ("controller", "ide", _pci(0x01, 1), "ide", {"index": 0}),
+        ("rng", "virtio", _pci(0x07), "rng0", {"source": "urandom"}),
+        ("balloon", "memballoon", _pci(0x06), "balloon0", {"model": "virtio"}),
+    ]
+    if desktop or rng.random() < 0.5:
+        others.append(("sound", "ich6", _pci(0x09), "sound0", None))
+    for kind, device, address, alias, spec in others:
+        items.append(_el("rasd:ResourceType", 0) + _el("rasd:InstanceId", _uuid(rng))
+                     + _device(kind, device, address, alias=alias, spec=spec,
+                               readonly=kind == "balloon"))
+    hardware = ('<Section xsi:type="ovf:VirtualHardwareSection_Type">'
+                + _el("Info", f"{cpus} CPU, {memory_mb} Memory")
+                + "<System>" + _el("vssd:VirtualSystemType", "ENGINE 4.1.0.0") + "</System>"
+                + "".join(f"<Item>{item}</Item>" for item in items) + "</Section>")
+    snapshots = ('<Section xsi:type="ovf:SnapshotsSection_Type">'
+                 f'<Snapshot ovf:id="{snapshot_id}">' + _el("Type", "ACTIVE")
+                 + _el("Description", "Active VM") + _el("CreationDate", creation_date)
+                 + "</Snapshot></Section>")
+    return ('<?xml version="1.0" encoding="UTF-8"?>'
+            f'<ovf:Envelope xmlns:ovf="{OVF_NS}" xmlns:rasd="{RASD_NS}" xmlns:vssd="{VSSD_NS}" '
+            f'xmlns:xsi="{XSI_NS}" ovf:version="4.1.0.0">'
+            f"<References>{refs}</References>"
+            f"<NetworkSection><Info>List of networks</Info>{networks}</NetworkSection>"
+            '<Section xsi:type="ovf:DiskSection_Type"><Info>List of Virtual Disks</Info>'
+            f"{disk_section}</Section>"
+            '<Content ovf:id="out" xsi:type="ovf:VirtualSystem_Type">'
+            f"{general}{os_section}{hardware}{snapshots}</Content></ovf:Envelope>")
+
+
+# ------------------------------------------------------------------------------------
+# REST XML
+# ------------------------------------------------------------------------------------
+def _ref(tag: str, collection: str, id_: str, indent: str = "    ") -> str:
+    return f'{indent}<{tag} href="{API}/{collection}/{id_}" id="{id_}"/>\n'
+
+
+def _version(cluster_version: str, indent: str) -> str:
+    major, minor = cluster_version.split(".")[:2]
+    return (f"{indent}<version>\n{indent}    <major>{major}</major>\n"
+            f"{indent}    <minor>{minor}</minor>\n{indent}</version>\n")
+
+
+def datacenter_xml(dc: SynthDataCenter, cluster_version: str = "4.7") -> str:
+    i = "        "
+    return (f'    <data_center href="{API}/datacenters/{dc.id}" id="{dc.id}">\n'
+            f"{i}<name>{escape(dc.name)}</name>\n{i}<description>{escape(dc.description)}"
+            f"</description>\n{i}<local>false</local>\n{i}<quota_mode>disabled</quota_mode>\n"
+            f"{i}<status>up</status>\n{i}<storage_format>v5</storage_format>\n"
+            f"{_version(cluster_version, i)}    </data_center>\n")
+
+
+def cluster_xml(cl: SynthCluster, cluster_version: str = "4.7") -> str:
+    i = "        "
+    return (f'    <cluster href="{API}/clusters/{cl.id}" id="{cl.id}">\n'
+            f"{i}<name>{escape(cl.name)}</name>\n{i}<description></description>\n"
+            f"{i}<cpu>\n{i}    <architecture>x86_64</architecture>\n"
+            f"{i}    <type>Intel Cascadelake Server Family</type>\n{i}</cpu>\n"
+            f"{_version(cluster_version, i)}"
+            + _ref("data_center", "datacenters", cl.datacenter.id, i) + "    </cluster>\n")
+
+
+def storage_domain_xml(sd: SynthStorageDomain) -> str:
+    i, dc = "        ", sd.datacenter.id
+    return (f'    <storage_domain href="{API}/datacenters/{dc}/storagedomains/{sd.id}" '
+            f'id="{sd.id}">\n{i}<name>{escape(sd.name)}</name>\n{i}<description></description>\n'
+            f"{i}<available>1073741824000</available>\n{i}<committed>214748364800</committed>\n"
+            f"{i}<master>{str(sd.master).lower()}</master>\n{i}<status>active</status>\n"
+            f"{i}<storage>\n{i}    <address>nfs.example.com</address>\n"
+            f"{i}    <path>/exports/{escape(sd.name)}</path>\n"
+            f"{i}    <type>nfs</type>\n{i}</storage>\n"
+            f"{i}<storage_format>v5</storage_format>\n{i}<type>{sd.type}</type>\n"
+            f"{i}<used>107374182400</used>\n" + _ref("data_center", "datacenters", dc, i)
+            + f"{i}<data_centers>\n" + _ref("data_center", "datacenters", dc, i + "    ")
+            + f"{i}</data_centers>\n    </storage_domain>\n")
+
+
+def vm_xml(vm: SynthVm, *, with_ovf: bool = True, indent: str = "    ") -> str:
+    """One ``<vm>`` as the engine lists it; ``with_ovf`` adds ``initialization/configuration``."""
+    i = indent + "    "
+    sockets, cores = (vm.cpus // 2, 2) if vm.cpus >= 4 and vm.cpus % 2 == 0 else (vm.cpus, 1)
+    init = ""
+    if with_ovf:
+        init = (f"{i}<initialization>\n{i}    <configuration>\n"
+                f"{i}        <data>{escape(vm.ovf)}</data>\n{i}        <type>ovf</type>\n"
+                f"{i}    </configuration>\n{i}</initialization>\n")
+    return (f'{indent}<vm href="{API}/vms/{vm.id}" id="{vm.id}">\n'
+            f"{i}<name>{escape(vm.name)}</name>\n{i}<description>{escape(vm.description)}"
+            f"</description>\n{i}<comment></comment>\n"
+            f'{i}<link href="{API}/vms/{vm.id}/diskattachments" rel="diskattachments"/>\n'
+            f'{i}<link href="{API}/vms/{vm.id}/nics" rel="nics"/>\n'
+            f"{i}<cpu>\n{i}    <architecture>x86_64</architecture>\n{i}    <topology>\n"
+            f"{i}        <cores>{cores}</cores>\n{i}        <sockets>{sockets}</sockets>\n"
+            f"{i}        <threads>1</threads>\n{i}    </topology>\n{i}</cpu>\n"
+            f"{i}<delete_protected>false</delete_protected>\n{init}"
+            f"{i}<memory>{vm.memory_mb * 1024 * 1024}</memory>\n{i}<origin>ovirt</origin>\n"
+            f"{i}<os>\n{i}    <type>{escape(vm.os)}</type>\n{i}</os>\n"
+            f"{i}<stateless>false</stateless>\n{i}<status>{vm.status}</status>\n"
+            f"{i}<type>{'desktop' if _is_desktop(vm.os) else 'server'}</type>\n"
+            + _ref("cluster", "clusters", vm.cluster.id, i)
+            + _ref("original_template", "templates", ZERO, i)
+            + _ref("template", "templates", ZERO, i) + f"{indent}</vm>\n")
+
+
+def _collection(tag: str, elements: Iterable[str]) -> str:
+    body = "".join(elements)
+    return f"{XML_DECL}<{tag}>\n{body}</{tag}>\n" if body else f"{XML_DECL}<{tag}/>\n"
+
+
+# ------------------------------------------------------------------------------------
+# A whole engine
+# ------------------------------------------------------------------------------------
+class SyntheticEngine:
+    """Data centers → clusters → storage domains, VMs with OVFs, and extra answers.
+
+    Ids come from a ``random.Random(seed)``: the same calls in the same order give the
+    same ids, so cassettes are reproducible. Pass ``id=`` to fix one explicitly.
+    """
+
+    def __init__(self, seed: int = 0, *, cluster_version: str = "4.7",
+                 export_date: str = "2026/11/26 07:45:00"):
+        self.seed, self.cluster_version, self.export_date = seed, cluster_version, export_date
+        self._rng = random.Random(seed)
+        self.datacenters: List[SynthDataCenter] = []
+        self.clusters: List[SynthCluster] = []
+        self.storage_domains: List[SynthStorageDomain] = []
+        self.vms: List[SynthVm] = []
+        self._extra: list = []            # (interaction, times | None | "append")
+
+    def new_id(self) -> str:
+        return _uuid(self._rng)
+
+    def _find(self, items, key):
+        if not isinstance(key, str):
+            return key
+        for item in items:
+            if key in (item.name, item.id):
+                return item
+        raise KeyError(key)
+
+    # -- building ----------------------------------------------------------------------
+    def add_datacenter(self, name: str, *, id: Optional[str] = None,
+                       description: str = "") -> SynthDataCenter:
+        dc = SynthDataCenter(id or self.new_id(), name, description)
+        self.datacenters.append(dc)
+        return dc
+
+    def add_cluster(self, name: str, datacenter, *, id: Optional[str] = None) -> SynthCluster:
+        cl = SynthCluster(id or self.new_id(), name, self._find(self.datacenters, datacenter))
+        self.clusters.append(cl)
+        return cl
+
+    def add_storage_domain(self, name: str, datacenter, *, master: bool = False,
+                           id: Optional[str] = None) -> SynthStorageDomain:
+        sd = SynthStorageDomain(id or self.new_id(), name,
+                                self._find(self.datacenters, datacenter), master)
+        self.storage_domains.append(sd)
+        return sd
+
+    def add_vm(self, name: str, cluster, *, os: str = "rhel_8x64", memory_mb: int = 4096,
+               cpus: int = 2, disks: Optional[Sequence[SynthDisk]] = None,
+               nics: Optional[Sequence[SynthNic]] = None, description: str = "",
+               id: Optional[str] = None, status: str = "down", ovf_missing_in_list: bool = False,
+               ovf_missing_always: bool = False) -> SynthVm:
+        """Add a VM; ``disks`` default to one boot disk on the data center's master domain.
+
+        ``ovf_missing_in_list`` makes the VM locked (``image_locked``): the list leaves its
+        OVF out and only ``GET /vms/{id}?all_content=true`` has it; ``ovf_missing_always``
+        leaves it out of both.
+        """
+        cl = self._find(self.clusters, cluster)
+        vm_id = id or self.new_id()
+        domains = [sd for sd in self.storage_domains if sd.datacenter is cl.datacenter]
+        master = next((sd.id for sd in domains if sd.master), domains[0].id if domains else ZERO)
+        if disks is None:
+            disks = [SynthDisk(f"{name}_Disk1", boot=True)]
+        disks = [replace(d, storage_domain=self._find(domains, d.storage_domain).id
+                         if d.storage_domain else master) for d in disks]
+        nics = [SynthNic()] if nics is None else list(nics)
+        ovf = make_ovf(vm_id, name, cluster=cl.name, os=os, memory_mb=memory_mb, cpus=cpus,
+                       disks=disks, nics=nics, seed=self.seed, description=description,
+                       datacenter_id=cl.datacenter.id, cluster_version=self.cluster_version,
+                       export_date=self.export_date)
+        vm = SynthVm(vm_id, name, cl, ovf, os, memory_mb, cpus, description,
+                     "image_locked" if ovf_missing_in_list else status,
+                     ovf_missing_in_list, ovf_missing_always)
+        self.vms.append(vm)
+        return vm
+
+    def add_restore(self, name: str, status: int = 201, *, cluster=None,
+                    vm_id: Optional[str] = None, conflict: str = "id") -> dict:
+        """Answer one ``POST /ovirt-engine/api/vms`` (any body): 201 with a new VM, or 409.
+
+        Restores are answered in the order they were added. ``conflict`` chooses the 409
+        detail: ``"id"`` (VM_CANNOT_IMPORT_VM_EXISTS) or ``"name"`` (…_NAME_EXISTS).
+        """
+        if status in (200, 201, 202):
+            cl = self._find(self.clusters, cluster) if cluster else self.clusters[0]
+            vm = SynthVm(vm_id or self.new_id(), name, cl, "", status="down")
+            body = XML_DECL + vm_xml(vm, with_ovf=False, indent="")
+        else:
+            body = fault_xml(CONFLICT_NAME if conflict == "name" else CONFLICT_ID)
+        item = interaction("POST", f"{API}/vms", status=status, body=body)
+        self._extra.append((item, "append"))
+        return item
+
+    def add_error(self, method: str, path: str, status: int, *,
+                  detail: str = "Internal server error", reason: str = "Operation Failed",
+                  times: Optional[int] = 1) -> dict:
+        """Answer ``method path`` (``path`` may carry a query) with a fault.
+
+        The fault is served ``times`` times *before* the regular answer of the same request
+        (a transient error followed by success); ``times=None`` replaces the regular answer.
+        """
+        if not path.startswith("/"):
+            path = API + "/" + path
+        item = interaction(method, path, status=status, body=fault_xml(detail, reason))
+        self._extra.append((item, times if times is None else max(1, times)))
+        return item
+
+    # -- output ------------------------------------------------------------------------
+    def _vm_pages(self, vms: List[SynthVm], page_size: int, datacenter=None) -> List[dict]:
+        chunks = [vms[i:i + page_size] for i in range(0, len(vms), page_size)] or [[]]
+        if len(chunks[-1]) == page_size:
+            chunks.append([])              # the adapter asks for the next page of a full one
+        out = []
+        for n, chunk in enumerate(chunks, 1):
+            search = page_search(n, datacenter.name if datacenter else None)
+            body = _collection("vms", (vm_xml(vm, with_ovf=not (vm.ovf_missing_in_list
+                                                                or vm.ovf_missing_always))
+                                       for vm in chunk))
+            out.append(interaction("GET", with_query(f"{API}/vms", all_content="true",
+                                                     max=str(page_size), search=search),
+                                   body=body))
+        return out
+
+    def interactions(self, page_size: int = 100, *, sso: bool = True) -> List[dict]:
+        """Every interaction of this engine, in the order the adapter asks for them."""
+        v = self.cluster_version
+        out = sso_interactions() if sso else []
+        out.append(interaction("GET", f"{API}/datacenters", body=_collection(
+            "data_centers", (datacenter_xml(dc, v) for dc in self.datacenters))))
+        out.append(interaction("GET", f"{API}/clusters", body=_collection(
+            "clusters", (cluster_xml(cl, v) for cl in self.clusters))))
+        for dc in self.datacenters:
+            out.append(interaction("GET", f"{API}/datacenters/{dc.id}/storagedomains",
+                                   body=_collection("storage_domains", (
+                                       storage_domain_xml(sd) for sd in self.storage_domains
+                                       if sd.datacenter is dc))))
+        out += self._vm_pages(self.vms, page_size)
+        for dc in self.datacenters:
+            out += self._vm_pages([vm for vm in self.vms if vm.cluster.datacenter is dc],
+                                  page_size, dc)
+        out.append(interaction("GET", f"{API}/vms", body=_collection(
+            "vms", (vm_xml(vm, with_ovf=False) for vm in self.vms))))
+        for vm in self.vms:
+            out.append(interaction("GET", with_query(f"{API}/vms/{vm.id}", all_content="true"),
+                                   body=XML_DECL + vm_xml(vm, with_ovf=not vm.ovf_missing_always,
+                                                          indent="")))
+        for item, times in self._extra:
+            out = self._insert(out, item, times)
+        return out
+
+    @staticmethod
+    def _insert(out: List[dict], item: dict, times) -> List[dict]:
+        """Place an extra answer: restores at the end, faults before the regular answer."""
+        def key(i):
+            split = urlsplit(i["request"]["uri"])
+            return i["request"]["method"], split.path, sorted(parse_qsl(split.query))
+
+        regular = [n for n, i in enumerate(out)
+                   if key(i) == key(item) and i["response"]["status"]["code"] < 400]
+        if times == "append" or not regular:
+            return out + [item]
+        if times is None:                  # replace the regular answers
+            return [item if n == regular[0] else i for n, i in enumerate(out)
+                    if n == regular[0] or n not in regular]
+        return out[:regular[0]] + [item] * times + out[regular[0]:]
+
+    def write_cassette(self, path: Union[str, Path], *, page_size: int = 100,
+                       sso: bool = True) -> Path:
+        """Write :meth:`interactions` as a vcrpy cassette (YAML, or JSON for ``*.json``)."""
+        from vcr.serializers import jsonserializer, yamlserializer
+
+        path = Path(path)
+        data = {"version": 1, "interactions": self.interactions(page_size, sso=sso)}
+        if path.suffix.lower() == ".json":
+            text = jsonserializer.serialize(data)
+        else:
+            text = ("# synthesized by scripts/make-cassettes from the oVirt API model "
+                    "(see cassettes/README.md); not recorded from an engine\n"
+                    + yamlserializer.serialize(data))
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(text, encoding="utf-8")
+        return path
+
+
+def write_interactions(path: Union[str, Path], interactions: List[dict]) -> Path:
+    """Write a list of interactions (e.g. :func:`sso_interactions`) as a YAML/JSON cassette."""
+    from vcr.serializers import jsonserializer, yamlserializer
+
+    path = Path(path)
+    data = {"version": 1, "interactions": interactions}
+    if path.suffix.lower() == ".json":
+        text = jsonserializer.serialize(data)
+    else:
+        text = "# synthesized (see cassettes/README.md)\n" + yamlserializer.serialize(data)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(text, encoding="utf-8")
+    return path
+
+
+# ------------------------------------------------------------------------------------
+# The demo inventory
+# ------------------------------------------------------------------------------------
+def demo_engine() -> SyntheticEngine:
+    """The fixed inventory of ``cassettes/demo-engine.yaml`` (seed 20261126).
+
+    Production (clusters prod-a, prod-b; prod-data1 master, prod-data2) and Lab (cluster
+    lab; lab-data1 master, lab-data2); six VMs, ``web01`` in prod-a, ``lab-db01`` locked
+    (OVF only on the single GET); two ``POST /vms`` answers: ``web01-1`` and ``web01-2``.
+    """
+    eng = SyntheticEngine(seed=20261126)
+    prod = eng.add_datacenter("Production", description="Production workloads")
+    lab = eng.add_datacenter("Lab", description="Test and build machines")
+    eng.add_cluster("prod-a", prod)
+    eng.add_cluster("prod-b", prod)
+    eng.add_cluster("lab", lab)
+    eng.add_storage_domain("prod-data1", prod, master=True)
+    eng.add_storage_domain("prod-data2", prod)
+    eng.add_storage_domain("lab-data1", lab, master=True)
+    eng.add_storage_domain("lab-data2", lab)
+    eng.add_vm("web01", "prod-a", memory_mb=4096, cpus=2, description="Public web front end",
+               disks=[SynthDisk("web01_Disk1", 30, 6, boot=True),
+                      SynthDisk("web01_data", 100, 41, storage_domain="prod-data2")],
+               nics=[SynthNic("nic1", "ovirtmgmt"), SynthNic("nic2", "frontend", "frontend-qos")],
+               status="up")
+    eng.add_vm("db01", "prod-b", os="rhel_9x64", memory_mb=16384, cpus=8,
+               description="PostgreSQL primary",
+               disks=[SynthDisk("db01_os", 40, 9, boot=True),
+                      SynthDisk("db01_pgdata", 500, 312, "VirtIO", storage_domain="prod-data2",
+                                volume_format="COW"),
+                      SynthDisk("db01_wal", 50, 20, "VirtIO", storage_domain="prod-data2")],
+               nics=[SynthNic("nic1", "ovirtmgmt"), SynthNic("nic2", "storage", interface_type=3)],
+               status="up")
+    eng.add_vm("app01", "prod-a", os="rhel_8x64", memory_mb=8192, cpus=4,
+               disks=[SynthDisk("app01_Disk1", 50, 14, boot=True, volume_format="COW")],
+               nics=[SynthNic("nic1", "ovirtmgmt")], status="up")
+    eng.add_vm("win-ad01", "prod-b", os="windows_2019x64", memory_mb=8192, cpus=2,
+               description="Active Directory & DNS",
+               disks=[SynthDisk("win-ad01_C", 80, 31, "SATA", boot=True)],
+               nics=[SynthNic("nic1", "ovirtmgmt", interface_type=5)], status="up")
+    eng.add_vm("lab-build01", "lab", os="debian_10", memory_mb=4096, cpus=4,
+               disks=[SynthDisk("lab-build01_Disk1", 60, 22, boot=True)],
+               nics=[SynthNic("nic1", "lab-net")])
+    eng.add_vm("lab-db01", "lab", os="rhel_9x64", memory_mb=2048, cpus=1,
+               disks=[SynthDisk("lab-db01_Disk1", 20, 3, boot=True),
+                      SynthDisk("lab-db01_Disk2", 10, 1, storage_domain="lab-data2")],
+               nics=[SynthNic("nic1", "lab-net")], ovf_missing_in_list=True)
+    eng.add_restore("web01-1", cluster="prod-a")
+    eng.add_restore("web01-2", cluster="prod-a")
+    return eng
