@@ -156,10 +156,13 @@ class Engine:
             return EngineError(
                 f"the engine at {url} refused the login of {self.settings.username!r}: "
                 f"{_short(e)}. Check the user name and the password file.", code=e.code or 401)
-        if isinstance(e, ovirtsdk4.TimeoutError):
+        text = str(e)
+        if isinstance(e, ovirtsdk4.TimeoutError) or (
+                type(e) is ovirtsdk4.Error and re.search(r"\b28, |timed out", text)):
             return EngineError(f"{what}: the engine at {url} did not answer within "
                                f"{self.settings.timeout}s", transient=True)
-        if isinstance(e, ovirtsdk4.ConnectionError):
+        if isinstance(e, ovirtsdk4.ConnectionError) or (
+                type(e) is ovirtsdk4.Error and re.search(r"\b(6|7), |Failed to connect", text)):
             return EngineError(f"{what}: cannot reach the engine at {url}: {_short(e)}",
                                transient=True)
         if isinstance(e, ovirtsdk4.NotFoundError):

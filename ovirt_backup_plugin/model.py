@@ -12,7 +12,7 @@ from typing import Mapping, Optional, Tuple
 
 
 def utcnow() -> _dt.datetime:
-    return _dt.datetime.now(_dt.timezone.utc).replace(microsecond=0)
+    return _dt.datetime.now(_dt.timezone.utc)
 
 
 # --------------------------------------------------------------------------------------

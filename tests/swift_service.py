@@ -1,0 +1,344 @@
+"""A real OpenStack Swift for tests, and a TCP forwarder that can take it away.
+
+Fixtures (use ``pytest_plugins = ["tests.swift_service"]`` in a test module):
+``swift_service`` (session), ``swift_container`` (a fresh container name, deleted after the
+test) and ``swift_netcut`` (a :class:`NetCut` in front of the proxy).
+
+``swift_service`` yields a :class:`SwiftService`:
+
+* if ``SWIFT_AUTH_URL``, ``SWIFT_USER`` and ``SWIFT_KEY`` are set (``.ci/run`` started Swift
+  with ``scripts/start-saio.sh``), it uses that Swift;
+* otherwise it starts one with ``scripts/start-saio.sh`` in a temporary directory, on free
+  ports, and stops it (wiping its data) at the end of the session. If that start fails the
+  tests are skipped, except under ``CI`` where they fail.
+
+The key reaches providers through ``key_env`` (:data:`KEY_ENV`), never a file or a log.
+
+:class:`NetCut` listens on ``127.0.0.1:<free port>`` and forwards to the Swift proxy;
+``cut()`` closes its live connections and refuses new ones (the port is closed),
+``hang()`` accepts connections but forwards nothing (timeouts), ``restore()`` resumes.
+Use it with :meth:`SwiftService.via` so that auth *and* object traffic pass through it.
+"""
+from __future__ import annotations
+
+import os
+import shlex
+import shutil
+import socket
+import subprocess
+import tempfile
+import threading
+import time
+import uuid
+from pathlib import Path
+from typing import Dict, Optional
+from urllib.parse import urlsplit, urlunsplit
+
+import pytest
+
+from ovirt_backup_plugin.model import ProviderSettings
+
+PROJECT_ROOT = Path(__file__).resolve().parent.parent
+START = PROJECT_ROOT / "scripts" / "start-saio.sh"
+STOP = PROJECT_ROOT / "scripts" / "stop-saio.sh"
+#: The environment variable the fixture sets to the Swift key; settings name it as key_env.
+KEY_ENV = "OVIRT_BACKUP_TEST_SWIFT_KEY"
+PORT_VARS = ("SAIO_PROXY_PORT", "SAIO_OBJECT_PORT", "SAIO_CONTAINER_PORT",
+             "SAIO_ACCOUNT_PORT", "SAIO_MEMCACHED_PORT")
+
+
+class SwiftService:
+    """Where a Swift is, and small conveniences for tests that use it."""
+
+    def __init__(self, auth_url: str, user: str, key: str, saio_dir: Optional[Path] = None):
+        self.auth_url, self.user, self.key = auth_url, user, key
+        self.saio_dir = saio_dir            # set when this process started Swift
+        parts = urlsplit(auth_url)
+        self.host, self.port = parts.hostname, parts.port or (443 if parts.scheme == "https" else 80)
+        self._storage_url: Optional[str] = None
+
+    @classmethod
+    def from_env(cls) -> Optional["SwiftService"]:
+        env = [os.environ.get(v) for v in ("SWIFT_AUTH_URL", "SWIFT_USER", "SWIFT_KEY")]
+        return cls(*env) if all(env) else None
+
+    @classmethod
+    def start(cls, saio_dir: Path, timeout: float = 600) -> "SwiftService":
+        """Run ``scripts/start-saio.sh`` on free ports; raise RuntimeError if it fails."""
+        env = dict(os.environ)
+        for var, port in zip(PORT_VARS, free_ports(len(PORT_VARS))):
+            env[var] = str(port)
+        proc = subprocess.run(["bash", str(START), str(saio_dir)], env=env, stdin=subprocess.DEVNULL,
+                              stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                              timeout=timeout)
+        if proc.returncode != 0:
+            raise RuntimeError(f"start-saio.sh failed ({proc.returncode}):\n{proc.stderr[-3000:]}")
+        exported = parse_exports(proc.stdout)
+        return cls(exported["SWIFT_AUTH_URL"], exported["SWIFT_USER"], exported["SWIFT_KEY"], saio_dir)
+
+    def stop(self) -> None:
+        if self.saio_dir is not None:
+            subprocess.run(["bash", str(STOP), str(self.saio_dir)], env=dict(os.environ, SAIO_WIPE="1"),
+                           stdin=subprocess.DEVNULL, check=False, timeout=120)
+            self.saio_dir = None
+
+    # -- direct access, behind the provider's back --------------------------------------
+    def connection(self, **kwargs):
+        """A swiftclient Connection straight to the proxy (no retries)."""
+        from swiftclient.client import Connection
+
+        return Connection(self.auth_url, self.user, self.key, retries=0, **kwargs)
+
+    @property
+    def storage_url(self) -> str:
+        """The storage URL auth hands out, e.g. ``http://127.0.0.1:8080/v1/AUTH_test``."""
+        if self._storage_url is None:
+            conn = self.connection()
+            self._storage_url = conn.get_auth()[0]
+            conn.close()
+        return self._storage_url
+
+    def names(self, container: str, prefix: str = "") -> list:
+        conn = self.connection()
+        try:
+            return [o["name"] for o in conn.get_container(container, prefix=prefix, full_listing=True)[1]]
+        finally:
+            conn.close()
+
+    def delete_container(self, container: str) -> None:
+        """Delete a container and everything in it; a missing one is fine."""
+        from swiftclient.exceptions import ClientException
+
+        conn = self.connection()
+        try:
+            for name in conn.get_container(container, full_listing=True)[1]:
+                conn.delete_object(container, name["name"])
+            conn.delete_container(container)
+        except ClientException as e:
+            if e.http_status != 404:
+                raise
+        finally:
+            conn.close()
+
+    # -- provider settings ----------------------------------------------------------------
+    def options(self, **extra) -> Dict[str, str]:
+        """``[provider:swift]`` options for this Swift; the key by ``key_env``."""
+        return {"auth_url": self.auth_url, "user": self.user, "key_env": KEY_ENV, **extra}
+
+    def via(self, cut: "NetCut") -> Dict[str, str]:
+        """Options that send auth *and* object traffic through ``cut``.
+
+        tempauth builds the storage URL from the request's Host header, but other auth
+        systems (Keystone's catalog) hand out a fixed one, so ``storage_url`` is given too.
+        """
+        return {"auth_url": _with_port(self.auth_url, cut.port),
+                "storage_url": _with_port(self.storage_url, cut.port)}
+
+    def settings(self, name: str = "swift", *, system: str = "test", datacenter=None,
+                 **options) -> ProviderSettings:
+        return ProviderSettings(name=name, options=self.options(**options), system=system,
+                                datacenter=datacenter)
+
+
+def _with_port(url: str, port: int) -> str:
+    parts = urlsplit(url)
+    return urlunsplit(parts._replace(netloc=f"127.0.0.1:{port}"))
+
+
+def parse_exports(text: str) -> Dict[str, str]:
+    """``export K=V`` lines (shell-quoted) as a dict."""
+    found = {}
+    for line in text.splitlines():
+        words = shlex.split(line)
+        if len(words) == 2 and words[0] == "export" and "=" in words[1]:
+            key, _, value = words[1].partition("=")
+            found[key] = value
+    return found
+
+
+def free_ports(count: int) -> list:
+    """``count`` distinct ports that were free on 127.0.0.1 a moment ago."""
+    socks = []
+    try:
+        for _ in range(count):
+            s = socket.socket()
+            s.bind(("127.0.0.1", 0))
+            socks.append(s)
+        return [s.getsockname()[1] for s in socks]
+    finally:
+        for s in socks:
+            s.close()
+
+
+@pytest.fixture(scope="session")
+def swift_service():
+    """A running Swift for the whole session (see the module docstring)."""
+    service = SwiftService.from_env()
+    tmp = None
+    if service is None:
+        tmp = tempfile.mkdtemp(prefix="ovirt-backup-saio-")
+        try:
+            service = SwiftService.start(Path(tmp))
+        except (RuntimeError, subprocess.TimeoutExpired) as e:
+            subprocess.run(["bash", str(STOP), tmp], env=dict(os.environ, SAIO_WIPE="1"), check=False)
+            if os.environ.get("CI"):
+                pytest.fail(f"cannot start Swift, and CI needs it: {e}")
+            pytest.skip(f"cannot start Swift (not in CI): {e}")
+    previous = os.environ.get(KEY_ENV)
+    os.environ[KEY_ENV] = service.key
+    try:
+        yield service
+    finally:
+        if previous is None:
+            os.environ.pop(KEY_ENV, None)
+        else:
+            os.environ[KEY_ENV] = previous
+        service.stop()
+        if tmp is not None:
+            shutil.rmtree(tmp, ignore_errors=True)
+
+
+@pytest.fixture
+def swift_container(swift_service, request):
+    """A fresh container name for one test; the container is deleted afterwards."""
+    name = f"test-{request.node.name[:40]}-{uuid.uuid4().hex[:8]}".replace("[", "-").replace("]", "")
+    yield name
+    swift_service.delete_container(name)
+
+
+@pytest.fixture
+def swift_netcut(swift_service):
+    """A :class:`NetCut` in front of the Swift proxy, closed after the test."""
+    with NetCut.to(swift_service) as cut:
+        yield cut
+
+
+class NetCut:
+    """A loopback TCP forwarder to ``target`` that a test can cut, hang and restore."""
+
+    def __init__(self, target_host: str, target_port: int):
+        self.target = (target_host, target_port)
+        self.connections = 0                # connections forwarded so far
+        self.bytes = 0                      # bytes forwarded, both ways
+        self._lock = threading.Lock()
+        self._live: set = set()
+        self._mode = "up"                   # up | cut | hang
+        self._closed = False
+        self._listener: Optional[socket.socket] = self._listen(0)
+        self.port = self._listener.getsockname()[1]
+        self._thread = threading.Thread(target=self._serve, name=f"netcut:{self.port}", daemon=True)
+        self._thread.start()
+
+    @classmethod
+    def to(cls, service: SwiftService) -> "NetCut":
+        return cls(service.host, service.port)
+
+    def __enter__(self) -> "NetCut":
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
+    # -- controls ---------------------------------------------------------------------------
+    def cut(self) -> None:
+        """Close every live connection and refuse new ones (the port stops listening)."""
+        with self._lock:
+            self._mode = "cut"
+            listener, self._listener = self._listener, None
+        if listener is not None:
+            listener.close()
+        self._drop_all()
+
+    def hang(self) -> None:
+        """Close every live connection; accept new ones but forward nothing."""
+        with self._lock:
+            self._mode = "hang"
+        self._ensure_listening()
+        self._drop_all()
+
+    def restore(self) -> None:
+        with self._lock:
+            self._mode = "up"
+        self._ensure_listening()
+        self._drop_all()    # connections accepted while hanging carry nothing
+
+    def close(self) -> None:
+        self._closed = True
+        self.cut()
+        self._thread.join(timeout=2)
+
+    # -- internals --------------------------------------------------------------------------
+    def _listen(self, port: int) -> socket.socket:
+        s = socket.socket()
+        s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        s.bind(("127.0.0.1", port))
+        s.listen(64)
+        s.settimeout(0.05)
+        return s
+
+    def _ensure_listening(self) -> None:
+        with self._lock:
+            if self._listener is None:
+                self._listener = self._listen(self.port)
+
+    def _drop_all(self) -> None:
+        with self._lock:
+            live, self._live = self._live, set()
+        for s in live:
+            _close(s)
+
+    def _serve(self) -> None:
+        while not self._closed:
+            listener = self._listener
+            if listener is None:
+                time.sleep(0.02)
+                continue
+            try:
+                client, _ = listener.accept()
+            except OSError:         # timeout, or closed by cut()
+                continue
+            client.settimeout(None)
+            with self._lock:
+                mode = self._mode
+                self._live.add(client)
+            if mode != "up":
+                continue            # "hang": held open, silent, until restore/cut drops it
+            try:
+                upstream = socket.create_connection(self.target, timeout=5)
+                upstream.settimeout(None)
+            except OSError:
+                self._forget(client)
+                continue
+            with self._lock:
+                self._live.add(upstream)
+                self.connections += 1
+            for src, dst in ((client, upstream), (upstream, client)):
+                threading.Thread(target=self._pump, args=(src, dst), daemon=True).start()
+
+    def _pump(self, src: socket.socket, dst: socket.socket) -> None:
+        try:
+            while True:
+                data = src.recv(65536)
+                if not data:
+                    break
+                dst.sendall(data)
+                with self._lock:
+                    self.bytes += len(data)
+        except OSError:
+            pass
+        finally:
+            self._forget(src)
+            self._forget(dst)
+
+    def _forget(self, s: socket.socket) -> None:
+        with self._lock:
+            self._live.discard(s)
+        _close(s)
+
+
+def _close(s: socket.socket) -> None:
+    try:
+        s.shutdown(socket.SHUT_RDWR)    # wakes a thread blocked in recv() on it
+    except OSError:
+        pass
+    s.close()
