@@ -1,0 +1,99 @@
+"""Every built-in provider that stores OVF copies passes the provider contract.
+
+``localdb`` keeps its catalog on a small tmpfs so that an outage is a real full disk;
+``swift`` talks to the real loopback Swift through a TCP forwarder that can be cut.
+"""
+import contextlib
+import os
+import subprocess
+import uuid
+import zlib
+
+import pytest
+
+from ovirt_backup_plugin.contract import ProviderContract, ProviderHarness
+from ovirt_backup_plugin.hooks import localdb, swift
+from ovirt_backup_plugin.model import ProviderSettings
+
+pytest_plugins = ["tests.swift_service"]
+
+
+class LocalDbHarness(ProviderHarness):
+    def __init__(self, directory, mounted):
+        super().__init__("localdb", localdb, ProviderSettings(
+            name="localdb", options={"path": str(directory / "catalog.sqlite")},
+            system="contract", state_dir=str(directory)))
+        self.directory, self.mounted = directory, mounted
+
+    @contextlib.contextmanager
+    def outage(self):
+        if not self.mounted:
+            pytest.skip("a full disk needs a tmpfs mount (root); not in CI")
+        filler = self.directory / "filler"
+        with open(filler, "wb") as f:          # fill the file system to the last byte
+            chunk = b"\0" * 65536
+            try:
+                while True:
+                    f.write(chunk)
+                    f.flush()
+            except OSError:
+                pass
+        try:
+            yield
+        finally:
+            filler.unlink()
+
+    def corrupt(self, item):
+        import sqlite3
+
+        db = sqlite3.connect(self.settings.options["path"])
+        with db:
+            db.execute("UPDATE blobs SET ovf = ? WHERE hash = ?",
+                       (zlib.compress(b"<ovf>bit rot</ovf>"), item.ovf_hash))
+        db.close()
+
+
+@pytest.fixture
+def small_disk(tmp_path):
+    """A 4 MiB tmpfs when we may mount one (root), else a plain directory."""
+    directory = tmp_path / "disk"
+    directory.mkdir()
+    mounted = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=4m", "tmpfs", str(directory)],
+                             capture_output=True).returncode == 0
+    if not mounted and os.environ.get("CI"):
+        pytest.fail("CI runs as root and must be able to mount a tmpfs for the disk-full test")
+    yield directory, mounted
+    if mounted:
+        subprocess.run(["umount", str(directory)], check=False)
+
+
+class TestLocalDb(ProviderContract):
+    @pytest.fixture
+    def harness(self, small_disk):
+        return LocalDbHarness(*small_disk)
+
+
+class SwiftHarness(ProviderHarness):
+    def __init__(self, service, netcut, container):
+        super().__init__("swift", swift, service.settings(
+            "swift", system="contract", container=container, **service.via(netcut)))
+        self.service, self.netcut, self.container = service, netcut, container
+
+    @contextlib.contextmanager
+    def outage(self):
+        self.netcut.cut()
+        try:
+            yield
+        finally:
+            self.netcut.restore()
+
+    def corrupt(self, item):
+        conn = self.service.connection()
+        conn.put_object(self.container, item.location, b"<ovf>bit rot</ovf>")
+        conn.close()
+
+
+class TestSwift(ProviderContract):
+    @pytest.fixture
+    def harness(self, swift_service, swift_netcut, swift_container):
+        return SwiftHarness(swift_service, swift_netcut, swift_container)
