@@ -87,7 +87,11 @@ def get_plugin_manager(enabled: Optional[Iterable[str]] = None,
             _register(pm, name, info.load, info.distribution)
     for name, plugin in extra:
         _register(pm, name, lambda plugin=plugin: plugin, "extra")
-    pm.check_pending()
+    try:
+        pm.check_pending()
+    except pluggy.PluginValidationError as e:
+        raise ConfigError(f"provider {pm.get_name(e.plugin)!r} implements a hook that does "
+                          f"not exist: {e}") from e
     return pm
 
 
