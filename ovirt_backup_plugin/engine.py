@@ -371,6 +371,13 @@ class Engine:
                   idempotent=False)
 
     # -- engine facts and events -----------------------------------------------------
+    def identity(self, system: str) -> "EngineIdentity":
+        """Who this engine is, for the store ownership check (its data center ids)."""
+        from .model import EngineIdentity
+
+        return EngineIdentity(system=system, url=self.settings.url,
+                              datacenter_ids=tuple(sorted(dc.id for dc in self.datacenters())))
+
     def vm_names(self) -> Dict[str, str]:
         """id → name of every VM the engine has now (used by restore plans)."""
         vms = self.call("listing VM names", lambda: self.system_service.vms_service().list())

@@ -24,6 +24,12 @@ Listing and restoring::
     list_restorable(engine, settings, datacenter) -> [Restorable, ...]
     read_ovf(item, settings)                      -> OVF text          (firstresult)
     restore_vm(request, engine, settings)         -> RestoreResult     (firstresult)
+
+Store management (optional: a provider without a store of its own skips them)::
+
+    describe_store(settings)                      -> StoreInfo
+    claim_store(settings, owner, fresh)           -> message
+    forget_generations(settings, generations)     -> PruneResult
 """
 from __future__ import annotations
 
@@ -35,8 +41,8 @@ from .names import PROJECT
 
 if TYPE_CHECKING:  # pragma: no cover - typing only
     from .engine import Engine
-    from .model import (BackupOutcome, ProviderSettings, Restorable, RestoreRequest,
-                        RestoreResult, Run, VmBackup)
+    from .model import (BackupOutcome, EngineIdentity, ProviderSettings, PruneResult,
+                        Restorable, RestoreRequest, RestoreResult, Run, StoreInfo, VmBackup)
 
 _spec = pluggy.HookspecMarker(PROJECT)
 
@@ -181,4 +187,64 @@ def restore_vm(request: "RestoreRequest", engine: "Engine",
     :returns: A :class:`~ovirt_backup_plugin.model.RestoreResult` with the new VM's id.
     :raises EngineError: The engine refused (409: a VM with that id or name exists, ...);
         the host reports it for this copy and continues with the next one.
+    """
+
+
+# --------------------------------------------------------------------------------------
+# Store management hooks
+# --------------------------------------------------------------------------------------
+@_spec
+def describe_store(settings: "ProviderSettings") -> Optional["StoreInfo"]:
+    """Say what this provider's store holds and which engine it serves.
+
+    Called by the host before every backup run (the ownership check: a store that serves
+    another engine is refused, so two engines never write into one store by mistake) and by
+    ``ovirt-backup attach``. Must not create anything: describing a store that does not
+    exist yet returns an empty :class:`~ovirt_backup_plugin.model.StoreInfo` (no owner).
+
+    Implemented by providers that keep a store of their own (``localdb``, ``swift``).
+
+    Not ``firstresult``: the host calls each provider separately.
+
+    :param settings: This provider's settings.
+    :returns: A ``StoreInfo``, or ``None`` when the provider keeps no store (no check).
+    """
+
+
+@_spec
+def claim_store(settings: "ProviderSettings", owner: "EngineIdentity",
+                fresh: bool) -> Union[str, List[str], None]:
+    """Record ``owner`` as the engine this store serves from now on.
+
+    Called by the host on the first backup into an unclaimed store, and by ``ovirt-backup
+    attach`` when the admin chose to continue (``fresh=False``: history kept, the next run
+    adds a generation) or to start from scratch (``fresh=True``: set the existing
+    generations aside where the admin can still reach them — never delete them — so that
+    listing starts empty).
+
+    Not ``firstresult``: the host calls each provider separately.
+
+    :param settings: This provider's settings.
+    :param owner: The engine's identity (system name, URL, data center ids).
+    :param fresh: Set the existing history aside first.
+    :returns: ``None`` or message(s) saying what was done (where the old data went).
+    """
+
+
+@_spec
+def forget_generations(settings: "ProviderSettings",
+                       generations: List[str]) -> Optional["PruneResult"]:
+    """Remove these generations, then every stored OVF no remaining generation references.
+
+    Called by ``ovirt-backup prune`` with the generations (run ids, as this provider listed
+    them) that the retention policy does not keep; the host computed the policy from
+    :func:`list_restorable`. Removal must be safe to interrupt: a generation disappears as
+    a whole, and an OVF is deleted only when no kept generation references it.
+
+    Not ``firstresult``: the host calls each provider separately.
+
+    :param settings: This provider's settings.
+    :param generations: Run ids to remove.
+    :returns: A :class:`~ovirt_backup_plugin.model.PruneResult` with the counts, or ``None``
+        when the provider keeps no generations.
     """

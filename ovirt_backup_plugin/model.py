@@ -82,6 +82,28 @@ class VmIdentity:
 # A backup run and what it hands to providers
 # --------------------------------------------------------------------------------------
 @dataclass(frozen=True)
+class EngineIdentity:
+    """Which engine a store serves. Two engines are the same one when they share a data
+    center id (ids survive an engine-backup restore; a rebuilt engine has new ones)."""
+
+    system: str
+    url: str
+    datacenter_ids: Tuple[str, ...] = ()
+
+    def same_engine(self, other: "EngineIdentity") -> bool:
+        return bool(set(self.datacenter_ids) & set(other.datacenter_ids))
+
+    def to_dict(self) -> dict:
+        return {"system": self.system, "url": self.url,
+                "datacenter_ids": list(self.datacenter_ids)}
+
+    @classmethod
+    def from_dict(cls, data: Mapping) -> "EngineIdentity":
+        return cls(system=data.get("system", ""), url=data.get("url", ""),
+                   datacenter_ids=tuple(data.get("datacenter_ids", ())))
+
+
+@dataclass(frozen=True)
 class Run:
     """One backup run: a generation in every provider that takes part."""
 
@@ -90,6 +112,24 @@ class Run:
     system: str                            # the name of the backed-up system (engine)
     engine_url: str
     datacenter: Optional[str] = None       # the run's scope: None means every data center
+    engine: Optional[EngineIdentity] = None
+
+
+@dataclass(frozen=True)
+class StoreInfo:
+    """What a provider's store holds, for ``attach`` and the ownership check."""
+
+    location: str                          # where, for humans (a path, a container)
+    owner: Optional[EngineIdentity] = None # the engine the store serves; None: unclaimed
+    generations: int = 0
+    last_run: Optional[_dt.datetime] = None
+    set_aside: Tuple[str, ...] = ()        # earlier histories set aside by attach --fresh
+
+
+@dataclass(frozen=True)
+class PruneResult:
+    generations: int = 0                   # generations removed
+    blobs: int = 0                         # OVF blobs no kept generation referenced
 
 
 @dataclass(frozen=True)
