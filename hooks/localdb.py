@@ -5,8 +5,10 @@ Settings (``[provider:localdb]``):
     datacenter   only back up this data center (default: all)
 
 Tables: ``runs`` (one row per committed generation), ``vms`` (which VM had which OVF in
-which run: id, name, data center, cluster, hash) and ``blobs`` (each distinct OVF once,
-zlib-compressed, keyed by its content hash, with the identity parsed from it). A run
+which run: id, name, data center, cluster, hash), ``blobs`` (each distinct OVF once,
+zlib-compressed, keyed by its content hash, with the identity parsed from it) and ``meta``
+(``owner``: the engine the catalog serves). ``attach --fresh`` sets a catalog aside as
+``catalog.set-aside-<time>.sqlite`` beside it; nothing is deleted. A run
 writes inside one transaction that ``after_backup`` commits; a crash or failure before
 that leaves the previous generation as it was and no trace of the half run.
 """
@@ -17,7 +19,8 @@ from pathlib import Path
 
 from ovirt_backup_plugin import hookimpl
 from ovirt_backup_plugin.errors import ProviderError
-from ovirt_backup_plugin.model import Restorable, RestoreResult, VmIdentity
+from ovirt_backup_plugin.model import (EngineIdentity, Restorable, RestoreResult, StoreInfo,
+                                       VmIdentity, utcnow)
 from ovirt_backup_plugin.ovf import ovf_hash
 
 SCHEMA = """
@@ -29,6 +32,7 @@ CREATE TABLE IF NOT EXISTS vms (run_id TEXT NOT NULL, vm_id TEXT NOT NULL, name 
     PRIMARY KEY (run_id, vm_id));
 CREATE INDEX IF NOT EXISTS vms_by_name ON vms(name);
 CREATE INDEX IF NOT EXISTS vms_by_hash ON vms(hash);
+CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
 """
 _open_runs = {}   # (provider name, run id) -> [connection, rows written]
 
@@ -162,3 +166,41 @@ def restore_vm(request, engine, settings):
     vm_id = engine.add_vm_from_ovf(ovf, name=request.name, cluster=request.cluster,
                                    regenerate_ids=request.regenerate_ids)
     return RestoreResult(provider=settings.name, vm_id=vm_id, name=request.name)
+
+
+@hookimpl
+def describe_store(settings):
+    path = catalog_path(settings)
+    aside = tuple(sorted(str(p) for p in path.parent.glob("catalog.set-aside-*.sqlite")))
+    if not path.exists():
+        return StoreInfo(location=str(path), set_aside=aside)
+    import datetime as dt
+
+    db = connect(settings)
+    try:
+        owner = db.execute("SELECT value FROM meta WHERE key = 'owner'").fetchone()
+        count, last = db.execute("SELECT count(*), max(started_at) FROM runs").fetchone()
+    finally:
+        db.close()
+    return StoreInfo(location=str(path), generations=count, set_aside=aside,
+                     owner=EngineIdentity.from_dict(json.loads(owner[0])) if owner else None,
+                     last_run=dt.datetime.fromisoformat(last) if last else None)
+
+
+@hookimpl
+def claim_store(settings, owner, fresh):
+    path = catalog_path(settings)
+    message = []
+    if fresh and path.exists():
+        db = connect(settings)
+        db.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+        db.close()
+        aside = path.with_name(f"catalog.set-aside-{utcnow():%Y%m%dT%H%M%SZ}.sqlite")
+        path.rename(aside)
+        message.append(f"the previous catalog was set aside as {aside}")
+    db = connect(settings)
+    try:
+        db.execute("INSERT OR REPLACE INTO meta VALUES ('owner', ?)", (json.dumps(owner.to_dict()),))
+    finally:
+        db.close()
+    return message + [f"{path} now serves {owner.system} ({owner.url})"]

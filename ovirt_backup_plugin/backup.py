@@ -13,6 +13,7 @@ Failure policy (the host's, not the providers'):
 """
 from __future__ import annotations
 
+import dataclasses
 import logging
 import secrets
 from dataclasses import dataclass, field
@@ -23,6 +24,7 @@ from .errors import BackupError, OvfError
 from .host import ProviderHandle, as_messages
 from .model import BackupOutcome, Run, VmBackup, utcnow
 from .ovf import ovf_hash, parse_ovf
+from .stores import ensure_owned
 
 log = logging.getLogger(__name__)
 
@@ -90,11 +92,19 @@ def run_backup(engine: Engine, handles: List[ProviderHandle], *, system: str,
     run = new_run(system, engine.url, scope)
     report = BackupReport(run=run)
     echo(f"backup run {run.id} of {system} ({'data center ' + scope if scope else 'all data centers'})")
+    if any(h.implements("describe_store") for h in handles):
+        try:
+            run = report.run = dataclasses.replace(run, engine=engine.identity(system))
+        except BackupError as e:
+            handles, report.error = [], str(e)
+            echo(f"  run failed: {e}")
 
     active: List[ProviderHandle] = []
     for h in handles:
         rep = report.providers[h.name] = ProviderReport(h.name)
         try:
+            if run.engine is not None:
+                rep.messages += ensure_owned(h, run.engine)
             rep.messages += as_messages(h.call("before_backup", run=run, engine=engine))
             active.append(h)
         except BackupError as e:

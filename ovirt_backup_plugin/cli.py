@@ -114,6 +114,19 @@ def cmd_providers(args, config: Config) -> int:
     return 0
 
 
+def cmd_attach(args, session: Session) -> int:
+    from .stores import attach
+
+    handle = next((h for h in session.handles if h.name == args.provider), None)
+    if handle is None:
+        raise BackupError(f"provider {args.provider!r} is not enabled ([backup] providers = "
+                          f"{', '.join(session.config.providers)})")
+    mode = "continue" if args.continue_ else "fresh" if args.fresh else None
+    identity = session.engine.identity(session.config.system)
+    return attach(handle, identity, mode=mode, echo=echo,
+                  ask=input if sys.stdin.isatty() else None)
+
+
 def cmd_demo(args) -> int:
     from .demo import run_demo
 
@@ -156,12 +169,28 @@ def build_parser() -> argparse.ArgumentParser:
                    "(ISO 8601, UTC)")
     r.add_argument("--datacenter")
 
+    at = sub.add_parser("attach", help="attach this engine to a provider's existing store")
+    at.add_argument("provider")
+    how = at.add_mutually_exclusive_group()
+    how.add_argument("--continue", dest="continue_", action="store_true",
+                     help="keep the history; the next run adds a generation")
+    how.add_argument("--fresh", action="store_true",
+                     help="set the existing backups aside (not deleted) and start from scratch")
+
     pr = sub.add_parser("providers", help="list installed backup providers")
     pr.add_argument("--all", action="store_true", help="also hidden ones (debug)")
+
+    rec = sub.add_parser("record", help="run a command against the engine and record its "
+                         "traffic (secrets scrubbed) into a vcrpy cassette for replay")
+    rec.add_argument("--cassette", required=True, metavar="FILE",
+                     help="the cassette to write (.yaml, or .json)")
+    rec.add_argument("argv", nargs=argparse.REMAINDER, metavar="-- COMMAND",
+                     help="the ovirt-backup command to record, after --")
     return p
 
 
-COMMANDS = {"backup": cmd_backup, "list": cmd_list, "restore": cmd_restore}
+COMMANDS = {"backup": cmd_backup, "list": cmd_list, "restore": cmd_restore,
+            "attach": cmd_attach}
 
 
 def main(argv: Optional[List[str]] = None) -> int:
@@ -174,6 +203,10 @@ def main(argv: Optional[List[str]] = None) -> int:
     try:
         if args.command == "demo":
             return cmd_demo(args)
+        if args.command == "record":
+            from .record import record_command
+
+            return record_command(args.config, args.cassette, args.argv, insecure=args.insecure)
         config = load_config(args.config, insecure=args.insecure)
         if args.command == "providers":
             return cmd_providers(args, config)
