@@ -77,7 +77,7 @@ def print_listing(listing: Listing, *, as_json: bool = False, every: bool = Fals
         echo("nothing to restore")
         return
     rows = [("NAME", "ID", "KIND", "DATA CENTER", "CLUSTER", "TAKEN (UTC)", "GENERATION",
-             "FROM", "COPIES")]
+             "FROM", "GENERATIONS")]
     for i in items:
         taken = i.taken_at.strftime("%Y-%m-%d %H:%M") if i.taken_at else "-"
         rows.append((i.name, i.vm_id, i.kind, i.datacenter or "-", i.cluster or "-", taken,
