@@ -2,6 +2,8 @@
 
 Exit codes: 0 success, 1 partial failure (some VMs, copies or providers failed, the rest
 was done), 2 failure (nothing was done: settings, engine or every provider failed).
+``restore --dry-run``: 0 the plan is clean, 1 the plan has problems (collisions, missing
+cluster, network, vNIC profile, disk or template), 2 no plan could be made.
 """
 from __future__ import annotations
 
@@ -12,7 +14,7 @@ import logging
 import sys
 from typing import List, Optional
 
-from . import __version__
+from . import __version__, runner
 from .backup import EXIT_FAILED, run_backup
 from .config import Config, load_config
 from .engine import Engine
@@ -43,8 +45,8 @@ def echo(text: str = "") -> None:
 
 # -- commands --------------------------------------------------------------------------
 def cmd_backup(args, session: Session) -> int:
-    report = run_backup(session.engine, session.handles, system=session.config.system,
-                        datacenter=args.datacenter, echo=echo)
+    report = runner.guarded_backup(session, datacenter=args.datacenter, wait=args.wait,
+                                   wait_timeout=args.wait_timeout, echo=echo)
     for line in report.skipped:
         print(f"warning: skipped {line}", file=sys.stderr)
     return report.exit_code
@@ -88,9 +90,26 @@ def print_listing(listing: Listing, *, as_json: bool = False, every: bool = Fals
 
 
 def cmd_restore(args, session: Session) -> int:
+    from .plan import filter_listing, make_plan, pick, print_plan
+
+    wanted = args.vms
+    if not wanted and not (sys.stdin is not None and sys.stdin.isatty()):
+        raise BackupError("name the VMs, or run in a terminal to pick from a list")
     listing = gather(session.handles, session.engine, args.datacenter)
     at = _parse_time(args.at) if args.at else None
-    items = select(listing, args.vms, provider=args.provider, generation=args.generation, at=at)
+    if not wanted:
+        listing = filter_listing(listing, provider=args.provider, generation=args.generation,
+                                 at=at)
+        wanted = [i.vm_id for i in pick(listing, echo=echo)]
+        if not wanted:
+            echo("nothing restored")
+            return 0
+    items = select(listing, wanted, provider=args.provider, generation=args.generation, at=at)
+    if args.dry_run:
+        plan = make_plan(items, session.engine, copies=args.copies, pattern=args.name_pattern,
+                         cluster=args.cluster, new_ids=args.new_ids)
+        print_plan(plan, echo=echo)
+        return plan.exit_code
     handles = {h.name: h for h in session.handles}
     outcome = restore(items, handles, session.engine, copies=args.copies,
                       pattern=args.name_pattern, cluster=args.cluster, new_ids=args.new_ids,
@@ -127,6 +146,30 @@ def cmd_attach(args, session: Session) -> int:
                   ask=input if sys.stdin.isatty() else None)
 
 
+def cmd_history(args, session: Session) -> int:
+    from .history import history
+
+    return history(session.handles, session.engine, args.vm, provider=args.provider,
+                   as_json=args.json, echo=echo, warn=lambda m: print(m, file=sys.stderr))
+
+
+def cmd_prune(args, session: Session) -> int:
+    from .lock import RunLock
+    from .retention import prune
+
+    # Removing holds the system's backup lock: a running backup may still need blobs that
+    # no committed generation references yet.
+    lock = RunLock(session.config.state_dir, session.config.system)
+    if not args.dry_run:
+        lock.acquire(wait=args.wait, timeout=args.wait_timeout)
+    try:
+        return prune(session.handles, session.engine, provider=args.provider,
+                     keep_last=args.keep_last, keep_within=args.keep_within,
+                     dry_run=args.dry_run, echo=echo, warn=lambda m: print(m, file=sys.stderr))
+    finally:
+        lock.release()
+
+
 def cmd_demo(args) -> int:
     from .demo import run_demo
 
@@ -149,6 +192,8 @@ def build_parser() -> argparse.ArgumentParser:
 
     b = sub.add_parser("backup", help="back up every VM's OVF to the enabled providers")
     b.add_argument("--datacenter", help="only this data center (default: all)")
+    runner.add_lock_arguments(b)
+    runner.add_run_parser(sub)
 
     ls = sub.add_parser("list", help="list what is restorable")
     ls.add_argument("--datacenter")
@@ -157,7 +202,11 @@ def build_parser() -> argparse.ArgumentParser:
                     help="every generation, not only the newest per VM")
 
     r = sub.add_parser("restore", help="restore VMs (by name or id) into the engine")
-    r.add_argument("vms", nargs="+", metavar="VM")
+    r.add_argument("vms", nargs="*", metavar="VM", help="VM names or ids; none: pick from a "
+                   "numbered list (in a terminal)")
+    r.add_argument("--dry-run", action="store_true", help="print the plan against the engine "
+                   "(collisions, missing cluster, networks, vNIC profiles, disks, templates) "
+                   "and change nothing; exit 1 when it has problems")
     r.add_argument("--copies", type=int, default=1, help="copies of each VM (new ids, names "
                    "from --name-pattern)")
     r.add_argument("--name-pattern", help="names of copies, default '{name}-{n}'")
@@ -168,6 +217,25 @@ def build_parser() -> argparse.ArgumentParser:
     r.add_argument("--at", help="restore the newest generation at or before this time "
                    "(ISO 8601, UTC)")
     r.add_argument("--datacenter")
+
+    hi = sub.add_parser("history", help="when a VM's configuration changed, and what changed")
+    hi.add_argument("vm", metavar="VM", help="VM name or id")
+    hi.add_argument("--provider", help="only this provider's generations")
+    hi.add_argument("--json", action="store_true", help="machine-readable output")
+
+    pn = sub.add_parser("prune", help="remove old generations by a retention policy",
+                        description="A generation is kept if it is among the newest N "
+                        "generations of its provider (--keep-last) or younger than a duration "
+                        "(--keep-within); the newest generation is always kept. Defaults: "
+                        "keep_last / keep_within in [provider:NAME]; an option here overrides "
+                        "the setting, 0 turns a rule off. With no rule, prune refuses to run.")
+    pn.add_argument("--provider", help="only this provider")
+    pn.add_argument("--keep-last", type=int, metavar="N", help="keep the newest N generations")
+    pn.add_argument("--keep-within", metavar="DURATION", help="keep generations younger than "
+                    "this: 30d, 12h, 2w, 6m (months), 1y, 1y6m")
+    pn.add_argument("--dry-run", action="store_true", help="print what would be removed; "
+                    "change nothing")
+    runner.add_lock_arguments(pn)
 
     at = sub.add_parser("attach", help="attach this engine to a provider's existing store")
     at.add_argument("provider")
@@ -190,7 +258,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 COMMANDS = {"backup": cmd_backup, "list": cmd_list, "restore": cmd_restore,
-            "attach": cmd_attach}
+            "attach": cmd_attach, "history": cmd_history, "prune": cmd_prune}
 
 
 def main(argv: Optional[List[str]] = None) -> int:
@@ -210,6 +278,8 @@ def main(argv: Optional[List[str]] = None) -> int:
         config = load_config(args.config, insecure=args.insecure)
         if args.command == "providers":
             return cmd_providers(args, config)
+        if args.command == "run":
+            return runner.cmd_run(args, config, lambda: Session(config), echo=echo)
         session = Session(config)
         return COMMANDS[args.command](args, session)
     except BackupError as e:

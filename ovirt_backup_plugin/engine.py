@@ -70,6 +70,26 @@ class EngineVm:
     ovf: Optional[str]
 
 
+@dataclass(frozen=True)
+class Network:
+    id: str
+    name: str
+    datacenter_id: str
+
+
+@dataclass(frozen=True)
+class VnicProfile:
+    id: str
+    name: str
+    network_id: str
+
+
+@dataclass(frozen=True)
+class Template:
+    id: str
+    name: str
+
+
 class Engine:
     """Lazy, retrying facade over one ``ovirtsdk4.Connection``."""
 
@@ -78,6 +98,10 @@ class Engine:
         self._connection = None
         self._clusters: Optional[Dict[str, Cluster]] = None
         self._datacenters: Optional[Dict[str, DataCenter]] = None
+        self._networks: Optional[List[Network]] = None
+        self._vnic_profiles: Optional[List[VnicProfile]] = None
+        self._templates: Optional[List[Template]] = None
+        self._disks: Dict[str, bool] = {}
 
     # -- connection ------------------------------------------------------------------
     @property
@@ -392,6 +416,48 @@ class Engine:
                             severity=types.LogSeverity(severity))
         self.call("posting an event", lambda: self.system_service.events_service().add(event),
                   idempotent=False)
+
+    # -- what a restore needs on the target (restore plans) ---------------------------
+    def networks(self) -> List[Network]:
+        """Every logical network (``GET /networks``); each belongs to one data center."""
+        if self._networks is None:
+            items = self.call("listing networks",
+                              lambda: self.system_service.networks_service().list())
+            self._networks = [Network(n.id, n.name or "",
+                                      n.data_center.id if n.data_center else "")
+                              for n in items]
+        return list(self._networks)
+
+    def vnic_profiles(self) -> List[VnicProfile]:
+        """Every vNIC profile (``GET /vnicprofiles``): its name and its network's id."""
+        if self._vnic_profiles is None:
+            items = self.call("listing vNIC profiles",
+                              lambda: self.system_service.vnic_profiles_service().list())
+            self._vnic_profiles = [VnicProfile(p.id, p.name or "",
+                                               p.network.id if p.network else "")
+                                   for p in items]
+        return list(self._vnic_profiles)
+
+    def disk_exists(self, disk_id: str) -> bool:
+        """Whether the engine has this disk (``GET /disks/{id}``; 404 means it has not)."""
+        if disk_id not in self._disks:
+            svc = self.system_service.disks_service().disk_service(disk_id)
+            try:
+                self.call(f"looking up disk {disk_id}", lambda: svc.get())
+                self._disks[disk_id] = True
+            except EngineError as e:
+                if e.code != 404:
+                    raise
+                self._disks[disk_id] = False
+        return self._disks[disk_id]
+
+    def templates(self, refresh: bool = False) -> List[Template]:
+        """Every template the engine has (``GET /templates``), Blank included."""
+        if self._templates is None or refresh:
+            items = self.call("listing templates",
+                              lambda: self.system_service.templates_service().list())
+            self._templates = [Template(t.id, t.name or "") for t in items]
+        return list(self._templates)
 
 
 # -- helpers ---------------------------------------------------------------------------

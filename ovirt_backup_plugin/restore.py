@@ -109,12 +109,23 @@ class RestoreOutcome:
 def restore(items: Sequence[Restorable], handles: Dict[str, ProviderHandle], engine: Engine, *,
             copies: int = 1, pattern: Optional[str] = None, cluster: Optional[str] = None,
             new_ids: bool = False, echo: Callable[[str], None] = print) -> RestoreOutcome:
+    from .plan import TemplateCheck        # plan imports this module
+
     outcome = RestoreOutcome()
+    templates = TemplateCheck(engine)      # registering a VM needs its template there
     for item in items:
         handle = handles.get(item.provider)
         target_cluster = cluster or item.cluster or (item.identity.cluster if item.identity else "")
         echo(f"restoring {item.kind} {item.name} ({item.vm_id}) from {item.provider}, "
              f"generation {item.generation}")
+        try:
+            missing = templates.missing(item)
+        except BackupError as e:
+            missing = f"cannot check its template: {e}"
+        if missing:
+            outcome.failed.append(f"{item.name}: skipped: {missing}")
+            echo(f"  SKIPPED {item.name}: {missing}")
+            continue
         disks = item.identity.disks if item.identity else ()
         if disks and item.provider != "msd":
             aliases = ", ".join(d.alias or d.id for d in disks)
@@ -135,6 +146,7 @@ def restore(items: Sequence[Restorable], handles: Dict[str, ProviderHandle], eng
                 echo(f"  FAILED {name}: {e}")
                 continue
             outcome.restored.append(name)
+            templates.restored_ok(item)
             echo(f"  restored {name} as VM {result.vm_id} in cluster "
                  f"{target_cluster or '(from the OVF)'}"
                  + (" with new ids" if regenerate else ""))
