@@ -19,8 +19,8 @@ from pathlib import Path
 
 from ovirt_backup_plugin import hookimpl
 from ovirt_backup_plugin.errors import ProviderError
-from ovirt_backup_plugin.model import (EngineIdentity, Restorable, RestoreResult, StoreInfo,
-                                       VmIdentity, utcnow)
+from ovirt_backup_plugin.model import (EngineIdentity, PruneResult, Restorable, RestoreResult,
+                                       StoreInfo, VmIdentity, utcnow)
 from ovirt_backup_plugin.ovf import ovf_hash
 
 SCHEMA = """
@@ -204,3 +204,33 @@ def claim_store(settings, owner, fresh):
     finally:
         db.close()
     return message + [f"{path} now serves {owner.system} ({owner.url})"]
+
+
+@hookimpl
+def forget_generations(settings, generations):
+    """Delete the runs and their ``vms`` rows, then the blobs no remaining row references.
+
+    One transaction: interrupted, nothing is removed. ``BEGIN IMMEDIATE`` waits (up to
+    ``busy_timeout``) for a running backup, which holds the write lock for its whole run,
+    so its new blobs are never seen unreferenced. A catalog set aside by ``attach --fresh``
+    is another file and is not touched.
+    """
+    if not catalog_path(settings).exists():
+        return PruneResult()
+    db = connect(settings)
+    try:
+        db.execute("BEGIN IMMEDIATE")
+        db.execute("CREATE TEMP TABLE forget (id TEXT PRIMARY KEY)")
+        db.executemany("INSERT OR IGNORE INTO forget VALUES (?)", [(g,) for g in generations])
+        runs = db.execute("DELETE FROM runs WHERE id IN (SELECT id FROM forget)").rowcount
+        db.execute("DELETE FROM vms WHERE run_id IN (SELECT id FROM forget)")
+        blobs = db.execute("DELETE FROM blobs WHERE hash NOT IN (SELECT hash FROM vms)").rowcount
+        db.execute("COMMIT")
+    except sqlite3.Error as e:
+        if db.in_transaction:
+            db.execute("ROLLBACK")
+        raise ProviderError(f"cannot prune the catalog {catalog_path(settings)}: {e}",
+                            transient=_busy(e)) from e
+    finally:
+        db.close()
+    return PruneResult(generations=runs, blobs=blobs)

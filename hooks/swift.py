@@ -16,15 +16,18 @@ Layout of the container:
     ovf/<ovf_hash>       each distinct OVF once, named by its content hash; uploaded with its
                          md5 as ETag (Swift refuses a body that does not match); not uploaded
                          again when the name is already there
+    store.json           the engine this container serves (EngineIdentity), see ``attach``
+    set-aside/<time>/runs/<run id>.json   manifests set aside by ``attach --fresh``
     runs/<run id>.json   one manifest per committed run: run id, start and commit times,
                          system, engine URL, data-center scope, and per VM: id, name, kind,
                          data center, cluster, ovf_hash and identity (VmIdentity.to_dict())
 
 A run becomes visible with its manifest, the one object ``after_backup`` writes when the run
 succeeded; listing reads manifests only. An abandoned run writes no manifest: the blobs it
-uploaded are harmless (content-addressed) and the next run reuses them. The host owns
-retries: the client runs with ``retries=0`` and every failure becomes a ``ProviderError``,
-transient for connection errors, timeouts and 5xx.
+uploaded are harmless (content-addressed) and the next run reuses them. ``prune`` deletes
+manifests first, then the blobs no manifest references (see ``forget_generations``). The
+host owns retries: the client runs with ``retries=0`` and every failure becomes a
+``ProviderError``, transient for connection errors, timeouts and 5xx.
 """
 import datetime as dt
 import hashlib
@@ -34,7 +37,8 @@ import threading
 
 from ovirt_backup_plugin import hookimpl
 from ovirt_backup_plugin.errors import ProviderError
-from ovirt_backup_plugin.model import Restorable, RestoreResult, VmIdentity, utcnow
+from ovirt_backup_plugin.model import (EngineIdentity, PruneResult, Restorable, RestoreResult,
+                                       StoreInfo, VmIdentity, utcnow)
 from ovirt_backup_plugin.ovf import ovf_hash
 
 _open_runs = {}   # (provider name, run id) -> _Run
@@ -156,6 +160,97 @@ def restore_vm(request, engine, settings):
     return RestoreResult(provider=settings.name, vm_id=vm_id, name=request.name)
 
 
+@hookimpl
+def forget_generations(settings, generations):
+    """Delete the manifests ``runs/<id>.json`` of ``generations`` first, then list the
+    manifests that remain and delete every ``ovf/<hash>`` none of them references.
+
+    The order makes an interruption safe. A manifest *is* its generation (one object: the
+    generation goes as a whole), and a blob is deleted only once the manifests that
+    referenced it are gone and none listed *after* those deletions (a run committed
+    meanwhile included) references it. A failure part-way therefore never leaves a manifest
+    pointing at a missing blob, only unreferenced blobs, which the next prune deletes;
+    blobs first would leave listed generations whose OVF is gone.
+
+    Blobs stored after the newest manifest was committed are kept: they may belong to a
+    backup still running, whose manifest is not written yet (the host also holds the
+    system's backup lock while it prunes). Every ``*.json`` outside ``ovf/`` counts as a
+    manifest, so a history set aside under another prefix keeps its blobs.
+    """
+    conn, container = connect(settings), container_name(settings)
+    gone = blobs = 0
+    try:
+        for run_id in generations:
+            name = f"runs/{_safe(run_id, 'run id')}.json"
+            if call(conn, container, f"deleting {name}", "delete_object", container, name,
+                    missing=False) is not False:
+                gone += 1
+        _, objects = call(conn, container, "listing the container", "get_container",
+                          container, full_listing=True)
+        manifests = [o for o in objects
+                     if o["name"].endswith(".json") and not o["name"].startswith("ovf/")]
+        referenced = set()
+        for obj in manifests:
+            referenced |= _referenced(conn, container, obj["name"])
+        newest = max((o["last_modified"] for o in manifests if o["name"].startswith("runs/")),
+                     default="")
+        for obj in objects:
+            if (obj["name"].startswith("ovf/") and obj["name"] not in referenced
+                    and obj["last_modified"] < newest):
+                call(conn, container, f"deleting {obj['name']}", "delete_object", container,
+                     obj["name"], missing=None)
+                blobs += 1
+    finally:
+        conn.close()
+    return PruneResult(generations=gone, blobs=blobs)
+
+
+@hookimpl
+def describe_store(settings):
+    conn, container = connect(settings), container_name(settings)
+    try:
+        listing = call(conn, container, "listing the container", "get_container", container,
+                       full_listing=True, missing=None)
+        names = [o["name"] for o in listing[1]] if listing else []
+        owner = None
+        if "store.json" in names:
+            _, body = call(conn, container, "reading store.json", "get_object", container,
+                           "store.json")
+            owner = EngineIdentity.from_dict(json.loads(body))
+    finally:
+        conn.close()
+    runs = sorted(n[5:-5] for n in names if n.startswith("runs/") and n.endswith(".json"))
+    last = dt.datetime.strptime(runs[-1][:16], "%Y%m%dT%H%M%SZ").replace(
+        tzinfo=dt.timezone.utc) if runs else None
+    aside = sorted({"/".join(n.split("/")[:2]) for n in names if n.startswith("set-aside/")})
+    return StoreInfo(location=f"swift container {container}", owner=owner, generations=len(runs),
+                     last_run=last, set_aside=tuple(aside))
+
+
+@hookimpl
+def claim_store(settings, owner, fresh):
+    conn, container = connect(settings), container_name(settings)
+    messages = []
+    try:
+        call(conn, container, "creating the container", "put_container", container)
+        if fresh:
+            aside = f"set-aside/{utcnow():%Y%m%dT%H%M%SZ}"
+            _, objects = call(conn, container, "listing runs/", "get_container", container,
+                              prefix="runs/", full_listing=True)
+            for obj in objects:      # copy first, then delete: a manifest is never lost
+                call(conn, container, f"setting {obj['name']} aside", "copy_object", container,
+                     obj["name"], destination=f"/{container}/{aside}/{obj['name']}")
+                call(conn, container, f"removing {obj['name']}", "delete_object", container,
+                     obj["name"])
+            messages.append(f"{len(objects)} generation(s) set aside under {aside}/ in "
+                            f"container {container}")
+        put(conn, container, "store.json", json.dumps(owner.to_dict()).encode("utf-8"),
+            "application/json", "recording the owner")
+    finally:
+        conn.close()
+    return messages + [f"container {container} now serves {owner.system} ({owner.url})"]
+
+
 # --------------------------------------------------------------------------------------
 # Helpers
 # --------------------------------------------------------------------------------------
@@ -245,11 +340,37 @@ def put(conn, container, name, data: bytes, content_type: str, what: str) -> Non
                             f"the md5 {md5} of what was sent", transient=True)
 
 
+def _manifest(conn, container, name):
+    """A manifest's JSON, or None when it is gone (a prune deleted it since the listing)."""
+    found = call(conn, container, f"reading {name}", "get_object", container, name,
+                 missing=None)
+    try:
+        return None if found is None else json.loads(found[1])
+    except ValueError as e:
+        raise ProviderError(f"manifest {name} in container {container} is unreadable: "
+                            f"{type(e).__name__}: {e}") from None
+
+
+def _referenced(conn, container, name) -> set:
+    """The blob names a manifest references; an unreadable one stops the pruning."""
+    try:
+        manifest = _manifest(conn, container, name) or {}
+        return {"ovf/" + vm["ovf_hash"] for vm in manifest.get("vms", ())}
+    except ProviderError as e:
+        if e.transient:
+            raise
+        raise ProviderError(f"{e}; no stored OVF was deleted") from None
+    except (AttributeError, TypeError, KeyError) as e:
+        raise ProviderError(f"manifest {name} in container {container} is unreadable "
+                            f"({type(e).__name__}: {e}); no stored OVF was deleted") from None
+
+
 def _restorables(conn, container, name, settings, datacenter) -> list:
     """The VMs of one manifest that are in scope, as Restorable items."""
-    _, body = call(conn, container, f"reading {name}", "get_object", container, name)
+    manifest = _manifest(conn, container, name)
+    if manifest is None:
+        return []
     try:
-        manifest = json.loads(body)
         taken_at = dt.datetime.fromisoformat(manifest["started_at"])
         return [Restorable(
             provider=settings.name, vm_id=vm["id"], name=vm["name"], kind=vm["kind"],

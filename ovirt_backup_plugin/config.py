@@ -19,6 +19,8 @@
     [provider:localdb]
     path = /var/lib/ovirt-backup/catalog.sqlite
     datacenter = Production          ; this provider's own scope
+    keep_last = 30                   ; prune: keep the newest 30 generations ...
+    keep_within = 90d                ; ... and all younger than 90 days (see retention.py)
 
 Passwords and keys are never read from the file itself nor from the command line: only
 from a file (``*_file``) or an environment variable (``*_env``).

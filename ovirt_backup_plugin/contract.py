@@ -240,3 +240,99 @@ class ProviderContract:
         newest = [i for i in self.listing(harness) if i.generation == caught_up.run.id]
         assert sorted(i.name for i in newest) == ["alpha", "beta", "delta", "gamma"]
         assert all(i.identity is None or i.identity.memory_mb == 8192 for i in newest)
+
+    # -- retention: forget_generations is optional ---------------------------------------
+    def forgetting_handle(self, harness: ProviderHarness) -> ProviderHandle:
+        """A handle for ``harness``; skips the test when the provider cannot forget."""
+        handle = self.handle(harness)
+        if not handle.implements("forget_generations"):
+            pytest.skip(f"{harness.name} does not implement forget_generations (optional)")
+        return handle
+
+    @pytest.fixture
+    def beta_changed(self, tmp_path) -> Iterator[ReplayEngine]:
+        """A replay engine with the contract's VMs where only ``beta`` changed (same ids)."""
+        eng, changed = contract_engine(), contract_engine(changed=True)
+        n = next(n for n, vm in enumerate(eng.vms) if vm.name == "beta")
+        eng.vms[n] = dataclasses.replace(changed.vms[n], cluster=eng.vms[n].cluster)
+        path = eng.write_cassette(tmp_path / "contract-beta-changed.yaml")
+        with ReplayEngine([path], password=self.password) as server:
+            server.synthetic = eng
+            yield server
+
+    def test_forgetting_generations_removes_exactly_the_unreferenced_ovfs(self, harness,
+                                                                         engines, beta_changed):
+        handle = self.forgetting_handle(harness)
+        runs = [self.backup(harness, server)
+                for server in (engines["first"], beta_changed, engines["first"])]
+        assert [r.exit_code for r in runs] == [0, 0, 0], [r.summary() for r in runs]
+        before = self.listing(harness)
+        old, newest = {runs[0].run.id, runs[1].run.id}, runs[2].run.id
+        kept = [i for i in before if i.generation == newest]
+        forgotten = [i for i in before if i.generation in old]
+        unreferenced = {i.ovf_hash for i in forgotten} - {i.ovf_hash for i in kept}
+        assert len(unreferenced) == 1          # beta's changed OVF: only the middle run had it
+
+        result = handle.call("forget_generations", generations=sorted(old))
+        assert (result.generations, result.blobs) == (2, 1)
+        after = self.listing(harness)
+        assert {i.generation for i in after} == {newest}
+        assert sorted((i.vm_id, i.ovf_hash) for i in after) == sorted(
+            (i.vm_id, i.ovf_hash) for i in kept)
+        ovfs = {vm.id: vm.ovf for vm in engines["first"].synthetic.vms}
+        assert all(handle.call("read_ovf", item=i) == ovfs[i.vm_id] for i in after)
+        (gone,) = [i for i in forgotten if i.ovf_hash in unreferenced]
+        with pytest.raises(ProviderError):
+            handle.call("read_ovf", item=gone)
+
+        again = handle.call("forget_generations", generations=sorted(old) + ["19700101T000000Z-0"])
+        assert (again.generations, again.blobs) == (0, 0)
+        assert {i.generation for i in self.listing(harness)} == {newest}
+
+    # -- store ownership: describe_store and claim_store are optional ----------------------
+    def owning_handle(self, harness: ProviderHarness) -> ProviderHandle:
+        handle = self.handle(harness)
+        if not handle.implements("describe_store"):
+            pytest.skip(f"{harness.name} keeps no store of its own (optional hooks)")
+        return handle
+
+    @pytest.fixture
+    def other_engine(self, tmp_path) -> Iterator[ReplayEngine]:
+        """Another engine: the same VM names, other data center ids."""
+        path = contract_engine(seed=8).write_cassette(tmp_path / "contract-other.yaml")
+        with ReplayEngine([path], password=self.password) as server:
+            yield server
+
+    def test_the_first_run_claims_the_store_and_another_engine_is_refused(
+            self, harness, engines, other_engine):
+        handle = self.owning_handle(harness)
+        empty = handle.call("describe_store")
+        assert empty.owner is None and empty.generations == 0
+        first = self.backup(harness, engines["first"])
+        info = handle.call("describe_store")
+        dc_ids = {dc.id for dc in engines["first"].synthetic.datacenters}
+        assert set(info.owner.datacenter_ids) == dc_ids
+        assert info.generations == 1 and info.last_run is not None
+
+        refused = self.backup(harness, other_engine)
+        rep = refused.providers[harness.name]
+        assert not rep.ok and "serves another engine" in rep.reason
+        assert {i.generation for i in self.listing(harness)} == {first.run.id}
+
+    def test_attach_continue_keeps_history_and_fresh_sets_it_aside(self, harness, engines,
+                                                                 other_engine):
+        handle = self.owning_handle(harness)
+        first = self.backup(harness, engines["first"])
+        with self.engine(other_engine) as engine:
+            other = engine.identity(harness.settings.system)
+        handle.call("claim_store", owner=other, fresh=False)
+        second = self.backup(harness, other_engine)
+        assert second.exit_code == 0, second.summary()
+        assert {i.generation for i in self.listing(harness)} == {first.run.id, second.run.id}
+
+        handle.call("claim_store", owner=other, fresh=True)
+        info = handle.call("describe_store")
+        assert info.generations == 0 and info.set_aside and info.owner == other
+        assert self.listing(harness) == []
+        third = self.backup(harness, other_engine)
+        assert {i.generation for i in self.listing(harness)} == {third.run.id}

@@ -13,6 +13,7 @@ from ovirt_backup_plugin.model import ProviderSettings, RestoreResult
 from ovirt_backup_plugin.plugins import get_plugin_manager
 from ovirt_backup_plugin.replay import ReplayEngine
 from ovirt_backup_plugin.restore import gather, restore
+from ovirt_backup_plugin.retention import prune
 
 DOCS = Path(__file__).resolve().parent.parent / "docs" / "hooks.md"
 SPECS = {name: fn for name, fn in inspect.getmembers(hookspecs, inspect.isfunction)
@@ -44,14 +45,36 @@ def test_every_spec_docstring_states_when_who_returns_and_firstresult(name):
 def test_fan_out_hooks_are_not_firstresult():
     opts = {n: f.ovirt_backup_plugin_spec.get("firstresult", False) for n, f in SPECS.items()}
     assert opts == {"before_backup": False, "write_ovf": False, "after_backup": False,
-                    "list_restorable": False, "read_ovf": True, "restore_vm": True}
+                    "list_restorable": False, "read_ovf": True, "restore_vm": True,
+                    "describe_store": False, "claim_store": False, "forget_generations": False}
 
 
 def test_every_hook_is_exercised_by_the_host(tmp_path):
-    """A provider implementing every spec sees each one called by backup, list, restore."""
+    """A provider implementing every spec sees each one called by backup, list, restore,
+    and prune."""
     called = []
 
     class Recorder:
+        owner = None
+
+        @hookimpl
+        def describe_store(self, settings):
+            called.append("describe_store")
+            from ovirt_backup_plugin.model import StoreInfo
+            return StoreInfo(location="memory of the test", owner=self.owner)
+
+        @hookimpl
+        def claim_store(self, settings, owner, fresh):
+            called.append("claim_store")
+            self.owner = owner
+
+        @hookimpl
+        def forget_generations(self, settings, generations):
+            called.append("forget_generations")
+            self.forgotten = generations
+            from ovirt_backup_plugin.model import PruneResult
+            return PruneResult(generations=len(generations))
+
         @hookimpl
         def before_backup(self, run, engine, settings):
             called.append("before_backup")
@@ -71,9 +94,15 @@ def test_every_hook_is_exercised_by_the_host(tmp_path):
         def list_restorable(self, engine, settings, datacenter):
             called.append("list_restorable")
             from ovirt_backup_plugin.model import Restorable
+            import datetime as dt
+            old = Restorable(provider=settings.name, vm_id=self.vm.identity.id,
+                             name=self.vm.identity.name, generation="19990101T000000Z-old",
+                             taken_at=dt.datetime(1999, 1, 1, tzinfo=dt.timezone.utc),
+                             ovf_hash=self.vm.ovf_hash, cluster=self.vm.identity.cluster)
             return [Restorable(provider=settings.name, vm_id=self.vm.identity.id,
                                name=self.vm.identity.name, generation=self.run.id,
-                               ovf_hash=self.vm.ovf_hash, cluster=self.vm.identity.cluster)]
+                               taken_at=self.run.started_at,
+                               ovf_hash=self.vm.ovf_hash, cluster=self.vm.identity.cluster), old]
 
         @hookimpl
         def read_ovf(self, item, settings):
@@ -94,14 +123,19 @@ def test_every_hook_is_exercised_by_the_host(tmp_path):
     eng.add_storage_domain("sd", dc, master=True)
     eng.add_vm("only", "c1")
     eng.add_restore("only", cluster="c1")
-    pm = get_plugin_manager([], extra=[("recorder", Recorder())])
+    recorder = Recorder()
+    pm = get_plugin_manager([], extra=[("recorder", recorder)])
     handle = ProviderHandle(pm, "recorder", ProviderSettings(name="recorder"))
     with ReplayEngine([eng.write_cassette(tmp_path / "e.yaml")]) as server:
         with Engine(EngineSettings(url=server.url, password="replay-secret")) as engine:
             assert run_backup(engine, [handle], system="t").exit_code == 0
             listing = gather([handle], engine)
-            outcome = restore(listing.items, {"recorder": handle}, engine, echo=lambda s: None)
+            outcome = restore(listing.newest(), {"recorder": handle}, engine,
+                              echo=lambda s: None)
+            assert prune([handle], engine, keep_last=1, echo=lambda s: None) == 0
     assert outcome.restored == ["only"]
+    assert recorder.owner.datacenter_ids == (eng.datacenters[0].id,)
+    assert recorder.forgotten == ["19990101T000000Z-old"]
     assert set(called) == set(SPECS)
     assert called.index("before_backup") < called.index("write_ovf") < called.index(
         "after_backup")

@@ -1,0 +1,198 @@
+"""``ovirt-backup history VM``: when a VM's configuration changed, and what changed.
+
+Every generation that holds the VM is taken from :func:`~ovirt_backup_plugin.restore.gather`
+(all enabled providers, or one), oldest first; a generation held by several providers counts
+once. Consecutive generations with the same ``ovf_hash`` form one *period* — the
+configuration did not change — and between two periods the change is described with
+:func:`~ovirt_backup_plugin.ovf.diff_identities` (memory, CPUs, disks, NICs, ...). Only one
+identity per period is needed; it comes from the listing (``Restorable.identity``) or, when
+a provider does not list identities, from the stored OVF (``read_ovf`` + ``parse_ovf``).
+"""
+from __future__ import annotations
+
+import datetime as dt
+import logging
+from dataclasses import dataclass, field
+from typing import Callable, Dict, List, Optional, Sequence
+
+from .errors import BackupError
+from .model import Restorable, VmIdentity
+from .ovf import diff_identities, parse_ovf
+
+log = logging.getLogger(__name__)
+
+IdentityOf = Callable[[Restorable], VmIdentity]
+_EPOCH = dt.datetime.min.replace(tzinfo=dt.timezone.utc)
+
+
+@dataclass
+class Period:
+    """Consecutive generations with the same configuration (oldest first)."""
+
+    items: List[Restorable]
+    changes: List[str] = field(default_factory=list)   # from the previous period
+    note: str = ""                                     # why the change could not be described
+
+    @property
+    def first(self) -> Restorable:
+        return self.items[0]
+
+    @property
+    def last(self) -> Restorable:
+        return self.items[-1]
+
+    def to_dict(self) -> dict:
+        return {"from": _iso(self.first), "to": _iso(self.last),
+                "first_generation": self.first.generation,
+                "last_generation": self.last.generation, "generations": len(self.items),
+                "ovf_hash": self.first.ovf_hash, "changes": self.changes,
+                **({"note": self.note} if self.note else {})}
+
+
+@dataclass
+class History:
+    vm_id: str
+    name: str                       # the newest name
+    kind: str
+    providers: List[str]
+    periods: List[Period]
+    first: Optional[VmIdentity] = None
+
+    @property
+    def generations(self) -> int:
+        return sum(len(p.items) for p in self.periods)
+
+    def to_dict(self) -> dict:
+        return {"vm_id": self.vm_id, "name": self.name, "kind": self.kind,
+                "providers": self.providers, "generations": self.generations,
+                "periods": [p.to_dict() for p in self.periods]}
+
+    def lines(self) -> List[str]:
+        first, last = self.periods[0].first, self.periods[-1].last
+        kind = "VM" if self.kind == "vm" else self.kind
+        out = [f"{kind} {self.name} ({self.vm_id}): {self.generations} generation(s) from "
+               f"{_when(first)} to {_when(last)}, oldest first ({', '.join(self.providers)})"]
+        for n, period in enumerate(self.periods):
+            head = period.first
+            if n == 0:
+                summary = f": {_summary(self.first)}" if self.first else ""
+                out.append(f"{_when(head)}  first backup (generation {head.generation}){summary}")
+            else:
+                out.append(f"{_when(head)}  changed (generation {head.generation}):")
+                out += [f"    {change}" for change in period.changes]
+                if period.note:
+                    out.append(f"    ({period.note})")
+            if len(period.items) > 1:
+                out.append(f"{_when(head)} → {_when(period.last)} unchanged "
+                           f"({len(period.items)} generations)")
+        return out
+
+
+def _iso(item: Restorable) -> Optional[str]:
+    return item.taken_at.isoformat() if item.taken_at else None
+
+
+def _when(item: Restorable) -> str:
+    return item.taken_at.strftime("%Y-%m-%d %H:%M") if item.taken_at else "(time unknown)"
+
+
+def _plural(n: int, word: str) -> str:
+    return f"{n} {word}" + ("" if n == 1 else "s")
+
+
+def _summary(i: VmIdentity) -> str:
+    parts = [i.os or "OS ?", f"{i.memory_mb} MB" if i.memory_mb is not None else "memory ?",
+             _plural(i.cpus, "CPU") if i.cpus is not None else "CPUs ?",
+             _plural(len(i.disks), "disk"), _plural(len(i.nics), "NIC")]
+    if i.cluster:
+        parts.append(f"cluster {i.cluster}")
+    return ", ".join(parts)
+
+
+def vm_items(items: Sequence[Restorable], token: str) -> List[Restorable]:
+    """Every item of the one VM named ``token`` (name or id) — also under former names."""
+    ids = {i.vm_id for i in items if token in (i.vm_id, i.name)}
+    if not ids:
+        raise BackupError(f"no backup of a VM named or with id {token!r}")
+    if len(ids) > 1:
+        raise BackupError(f"{token!r} names {len(ids)} different VMs ({', '.join(sorted(ids))}); "
+                          "pick one by id")
+    return [i for i in items if i.vm_id in ids]
+
+
+def one_per_generation(items: Sequence[Restorable]) -> List[Restorable]:
+    """One item per generation (the first provider listed that holds it), oldest first."""
+    chosen: Dict[str, Restorable] = {}
+    for item in items:
+        chosen.setdefault(item.generation, item)
+    return sorted(chosen.values(), key=lambda i: (i.taken_at or _EPOCH, i.generation))
+
+
+def build_history(items: Sequence[Restorable], token: str, identity_of: IdentityOf) -> History:
+    """The periods of one VM; ``identity_of`` gives an item's identity (it may raise
+    :class:`BackupError`: the change is then reported as not describable)."""
+    mine = vm_items(items, token)
+    ordered = one_per_generation(mine)
+    periods: List[Period] = []
+    for item in ordered:
+        if periods and periods[-1].last.ovf_hash == item.ovf_hash:
+            periods[-1].items.append(item)
+        else:
+            periods.append(Period([item]))
+
+    def identity(item: Restorable) -> Optional[VmIdentity]:
+        try:
+            return identity_of(item)
+        except BackupError as e:
+            log.warning("cannot read the configuration of %s, generation %s: %s",
+                        item.name, item.generation, e)
+            return None
+
+    first = before = identity(periods[0].first)
+    for period in periods[1:]:
+        after = identity(period.first)
+        if before is None or after is None:
+            period.note = "the OVF of this or the previous generation could not be read"
+        else:
+            period.changes = diff_identities(before, after)
+            if not period.changes:
+                period.note = "the OVF changed in fields this summary does not track"
+        before = after
+    newest = ordered[-1]
+    return History(vm_id=newest.vm_id, name=newest.name, kind=newest.kind,
+                   providers=sorted({i.provider for i in mine}), periods=periods, first=first)
+
+
+def history(handles, engine, token: str, *, provider: Optional[str] = None,
+            as_json: bool = False, echo: Callable[[str], None] = print,
+            warn: Callable[[str], None] = print) -> int:
+    """The ``history`` command: 0, or 1 when a provider could not list."""
+    import json
+
+    from .restore import gather
+
+    chosen = [h for h in handles if provider in (None, h.name)]
+    if provider and not chosen:
+        raise BackupError(f"provider {provider!r} is not enabled (enabled: "
+                          f"{', '.join(h.name for h in handles) or 'none'})")
+    listing = gather(chosen, engine)
+    for name, error in listing.errors.items():
+        warn(f"warning: provider {name} could not list: {error}")
+    by_name = {h.name: h for h in chosen}
+
+    def identity_of(item: Restorable) -> VmIdentity:
+        if item.identity is not None:
+            return item.identity
+        handle = by_name[item.provider]
+        text = handle.call("read_ovf", item=item)
+        if text is None:
+            raise BackupError(f"provider {item.provider} cannot hand out the OVF of {item.name}")
+        return parse_ovf(text)
+
+    result = build_history(listing.items, token, identity_of)
+    if as_json:
+        echo(json.dumps(result.to_dict(), indent=2, ensure_ascii=False))
+    else:
+        for line in result.lines():
+            echo(line)
+    return 1 if listing.errors else 0
