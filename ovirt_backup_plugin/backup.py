@@ -49,6 +49,7 @@ class BackupReport:
     skipped: List[str] = field(default_factory=list)      # "name (id): reason"
     providers: Dict[str, ProviderReport] = field(default_factory=dict)
     error: str = ""                                       # the run as a whole failed
+    stopped: bool = False                                 # abandoned: should_stop() said so
 
     @property
     def exit_code(self) -> int:
@@ -60,6 +61,7 @@ class BackupReport:
 
     def summary(self) -> str:
         status = {EXIT_OK: "ok", EXIT_PARTIAL: "partial", EXIT_FAILED: "failed"}[self.exit_code]
+        status = "stopped by signal, abandoned" if self.stopped else status
         parts = [f"run {self.run.id}: {status}", f"{self.vms_backed_up}/{self.vms_seen} VMs"]
         for p in self.providers.values():
             parts.append(f"{p.name} {'ok' if p.ok else 'FAILED'} ({p.written} written, "
@@ -87,7 +89,10 @@ def fetch_scope(handles: List[ProviderHandle], datacenter: Optional[str]) -> Opt
 
 def run_backup(engine: Engine, handles: List[ProviderHandle], *, system: str,
                datacenter: Optional[str] = None,
-               echo: Callable[[str], None] = lambda s: None) -> BackupReport:
+               echo: Callable[[str], None] = lambda s: None,
+               should_stop: Optional[Callable[[], bool]] = None) -> BackupReport:
+    """``should_stop`` is asked after each VM; when true the run is abandoned like a
+    failed one (no provider keeps it) and the report is marked ``stopped``."""
     scope = fetch_scope(handles, datacenter)
     run = new_run(system, engine.url, scope)
     report = BackupReport(run=run)
@@ -115,7 +120,7 @@ def run_backup(engine: Engine, handles: List[ProviderHandle], *, system: str,
     writers = [h for h in active if h.implements("write_ovf")]
     try:
         if writers:
-            for vm in engine.iter_vms(scope):
+            for vm in _until_stopped(engine.iter_vms(scope), should_stop, report, echo):
                 report.vms_seen += 1
                 backup = _capture(vm, report, echo)
                 if backup is None:
@@ -154,6 +159,17 @@ def run_backup(engine: Engine, handles: List[ProviderHandle], *, system: str,
     echo(report.summary())
     log.info("%s", report.summary())
     return report
+
+
+def _until_stopped(vms, should_stop, report: BackupReport, echo):
+    """``vms``, until ``should_stop()`` is true after a VM (checked before the next page)."""
+    for vm in vms:
+        yield vm
+        if should_stop is not None and should_stop():
+            report.stopped, report.error = True, "stopped by signal"
+            echo("  stopped by signal: the run is abandoned, previous generations are kept")
+            vms.close()
+            return
 
 
 def _capture(vm, report: BackupReport, echo) -> Optional[VmBackup]:

@@ -13,12 +13,16 @@ import logging
 import re
 import time
 from dataclasses import dataclass
-from typing import Callable, Dict, Iterator, List, Optional, TypeVar
+from typing import Callable, Dict, Iterator, List, Optional, Tuple, TypeVar
 
 from .errors import ConfigError, ConflictError, EngineError
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
+
+#: AuditLogType.USER_UPDATE_OVF_STORE: "OVF_STORE for domain X was updated by U.", logged
+#: once a forced OVF_STORE update has been written (after the REST call returned).
+OVF_STORE_UPDATED_EVENT = 199
 
 
 @dataclass(frozen=True)
@@ -337,22 +341,18 @@ class Engine:
         self.call(f"updating the OVF_STORE of storage domain {sd_id}",
                   lambda: svc.update_ovf_store(async_=False), idempotent=False)
 
-    def ovf_store_updates(self, sd_id: str) -> List[str]:
-        """The "Last Updated" stamps of a domain's OVF_STORE disks (description JSON)."""
-        import json
+    def ovf_store_confirmations(self, sd_name: str) -> List[Tuple[int, "datetime.datetime"]]:
+        """(index, time) of the newest USER_UPDATE_OVF_STORE event of a storage domain.
 
-        svc = self.system_service.storage_domains_service().storage_domain_service(sd_id)
-        disks = self.call(f"listing disks of storage domain {sd_id}",
-                          lambda: svc.disks_service().list())
-        stamps = []
-        for d in disks:
-            if _enum(getattr(d, "content_type", None)) != "ovf_store" and d.alias != "OVF_STORE":
-                continue
-            try:
-                stamps.append(str(json.loads(d.description or "{}").get("Last Updated", "")))
-            except ValueError:
-                stamps.append("")
-        return stamps
+        REST shows no other trace of an OVF_STORE write: the OVF_STORE disks' description
+        is the plain label "OVF_STORE" (the JSON with "Last Updated" is on storage only),
+        and ``updateovfstore`` answers before the write. Events list newest first.
+        """
+        svc = self.system_service.events_service()
+        search = f"type={OVF_STORE_UPDATED_EVENT} and event_storage={_search_value(sd_name)}"
+        events = self.call(f"listing OVF_STORE events of storage domain {sd_name}",
+                           lambda: svc.list(search=search, max=1))
+        return [(int(e.index if e.index is not None else e.id), e.time) for e in events]
 
     def unregistered(self, sd_id: str, kind: str = "vm") -> list:
         svc = self.system_service.storage_domains_service().storage_domain_service(sd_id)

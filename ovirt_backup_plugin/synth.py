@@ -10,6 +10,10 @@ The shapes were checked against ``ovirtsdk4/readers.py`` and real recordings.
 * :class:`SyntheticEngine`: data centers → clusters → storage domains, VMs with OVFs,
   and :meth:`SyntheticEngine.interactions` giving exactly the requests of the project's
   engine adapter (``ovirt_backup_plugin.engine``), ready for :mod:`.replay`.
+* The ``msd`` side of every data domain: ``updateovfstore`` (200, or 409
+  :data:`OVF_STORE_BUSY` first), its disks with the OVF_STORE disks as REST shows them
+  (:func:`storage_disks_xml`), unregistered VMs and templates and their ``register``, the
+  rename after it, and the USER_UPDATE_OVF_STORE event that confirms a forced write.
 * :func:`demo_engine`: the fixed inventory of ``cassettes/demo-engine.yaml``.
 
 Interactions are plain dicts in vcrpy's cassette format (``request`` with method, uri,
@@ -48,6 +52,28 @@ CONFLICT_ID = "[Cannot import VM. VM with the same identifier already exists.]"
 CONFLICT_NAME = "[Cannot import VM. VM with the same name already exists.]"
 SSO_REJECTED = ("Cannot authenticate user 'admin@internal': "
                 "The username or password is incorrect..")
+
+#: 409 detail of ``POST /storagedomains/{id}/updateovfstore`` while the engine writes that
+#: domain's OVF_STORE. Derived from engine sources, not observed: the refused command gets
+#: the lock *holder's* message (InMemoryLockManager), here ProcessOvfUpdateForStorageDomain's
+#: ACTION_TYPE_FAILED_DOMAIN_OVF_ON_UPDATE ("Cannot ${action} ${type}. Storage Domain OVF
+#: data is currently being updated."). UpdateOvfStoreForStorageDomain sets only ${type}
+#: (VAR__TYPE__STORAGE__DOMAIN = "Storage"), and StrSubstitutor leaves ${action} as it is.
+OVF_STORE_BUSY = ("[Cannot ${action} Storage. Storage Domain OVF data is currently "
+                  "being updated.]")
+#: The other 409 of the same call: the engine regenerates the pool's OVFs (its periodic
+#: OvfDataUpdater holds the OVF_UPDATE lock, message ACTION_TYPE_FAILED_OBJECT_LOCKED).
+OVF_STORE_LOCKED = ("[Cannot ${action} ${type}. Related operation is currently in progress. "
+                    "Please try again later.]")
+#: Exactly what ovirtsdk4 4.6 sends for ``update_ovf_store(async_=False)`` (the engine reads
+#: no field of it: BackendStorageDomainResource.updateOvfStore ignores the action).
+UPDATE_OVF_STORE_BODY = "<action>\n  <async>false</async>\n</action>\n"
+#: AuditLogType.USER_UPDATE_OVF_STORE: "OVF_STORE for domain ${StorageDomainName} was updated
+#: by ${UserName}." The engine logs it when a user-forced update has been written, after
+#: the REST call returned; REST shows no other trace of the write (see storage_disks_xml).
+OVF_STORE_UPDATED_EVENT = 199
+OVF_STORE_SIZE = 134217728                        # a new OVF_STORE volume: 128 MiB
+OVF_STORE_COUNT = 2                               # StorageDomainOvfStoreCount
 
 
 # ------------------------------------------------------------------------------------
@@ -157,6 +183,21 @@ class SynthStorageDomain:
     datacenter: SynthDataCenter
     master: bool = False
     type: str = "data"
+    ovf_store_size: int = 0                 # bytes the last OVF_STORE write took (file domains)
+    ovf_store_event: str = ""               # time of the USER_UPDATE_OVF_STORE event, if any
+
+
+@dataclass
+class SynthUnregistered:
+    """A VM or template whose OVF a data domain brought, not registered in this engine."""
+
+    id: str
+    name: str
+    storage_domain: SynthStorageDomain
+    kind: str = "vm"                        # "vm" or "template"
+    description: str = ""
+    os: str = "rhel_8x64"
+    memory_mb: int = 4096
 
 
 @dataclass
@@ -452,6 +493,122 @@ def vm_xml(vm: SynthVm, *, with_ovf: bool = True, indent: str = "    ") -> str:
             + _ref("template", "templates", ZERO, i) + f"{indent}</vm>\n")
 
 
+def _ovf_disks(ovf: str) -> List[Dict[str, str]]:
+    """The image disks an OVF of :func:`make_ovf` names (our own text: a plain parse).
+
+    A VM given an OVF that does not parse (tests of broken OVFs) has no disks here.
+    """
+    from xml.etree import ElementTree
+
+    try:
+        root = ElementTree.fromstring(ovf.encode("utf-8"))
+    except ElementTree.ParseError:
+        return []
+    attr = "{%s}" % OVF_NS
+    storage = {item.findtext("{%s}HostResource" % RASD_NS): item.findtext(
+        "{%s}StorageId" % RASD_NS) for item in root.iter("Item")}
+    return [{k: disk.get(attr + k, "") for k in ("fileRef", "size", "actual_size",
+                                                  "volume-format", "volume-type", "disk-alias")}
+            | {"storage_domain": storage.get(disk.get(attr + "fileRef"), "")}
+            for disk in root.iter("Disk")]
+
+
+def _disk_xml(disk_id: str, image_id: str, sd_id: str, *, alias: str, description: str = "",
+              content_type: str = "data", size: int, actual: int, fmt: str = "raw",
+              sparse: bool = False, shareable: bool = False) -> str:
+    i = "        "
+    return (f'    <disk href="{API}/disks/{disk_id}" id="{disk_id}">\n'
+            f"{i}<name>{escape(alias)}</name>\n{i}<description>{escape(description)}"
+            f"</description>\n{i}<actual_size>{actual}</actual_size>\n"
+            f"{i}<alias>{escape(alias)}</alias>\n{i}<backup>none</backup>\n"
+            f"{i}<content_type>{content_type}</content_type>\n{i}<format>{fmt}</format>\n"
+            f"{i}<image_id>{image_id}</image_id>\n{i}<propagate_errors>false</propagate_errors>\n"
+            f"{i}<provisioned_size>{size}</provisioned_size>\n"
+            f"{i}<shareable>{str(shareable).lower()}</shareable>\n"
+            f"{i}<sparse>{str(sparse).lower()}</sparse>\n{i}<status>ok</status>\n"
+            f"{i}<storage_type>image</storage_type>\n{i}<wipe_after_delete>false"
+            f"</wipe_after_delete>\n{i}<storage_domains>\n"
+            + _ref("storage_domain", "storagedomains", sd_id, i + "    ")
+            + f"{i}</storage_domains>\n    </disk>\n")
+
+
+def ovf_store_disk_ids(sd: SynthStorageDomain, seed: int = 0) -> List[Tuple[str, str]]:
+    """(disk id, image id) of a domain's OVF_STORE disks; from the domain id, so adding
+    them never shifts the ids a :class:`SyntheticEngine` hands out."""
+    rng = random.Random(f"{seed}:ovf_store:{sd.id}")
+    return [(_uuid(rng), _uuid(rng)) for _ in range(OVF_STORE_COUNT)]
+
+
+def storage_disks_xml(sd: SynthStorageDomain, vms: Iterable[SynthVm], seed: int = 0) -> str:
+    """``GET /storagedomains/{id}/disks``: the domain's OVF_STORE disks, then VM disks.
+
+    As a real engine (DiskMapper; CreateOvfVolumeForStorageDomainCommand and
+    registerAllOvfDisks set disk_description to the label): an OVF_STORE disk is alias and
+    description ``OVF_STORE``, content_type ``ovf_store``, shareable. The JSON with
+    "Last Updated" that ovirt-api.md describes is the *volume* description on storage
+    (SetVolumeDescription); REST never shows it. What a write changes here is the size on
+    file domains (``ovf_store_size``: the tar's bytes instead of the new volume's 128 MiB).
+    """
+    size = sd.ovf_store_size or OVF_STORE_SIZE
+    out = [_disk_xml(disk_id, image_id, sd.id, alias="OVF_STORE", description="OVF_STORE",
+                     content_type="ovf_store", size=size, actual=size, shareable=True)
+           for disk_id, image_id in ovf_store_disk_ids(sd, seed)]
+    for vm in vms:
+        for d in _ovf_disks(vm.ovf) if vm.ovf else ():
+            if d["storage_domain"] != sd.id:
+                continue
+            disk_id, image_id = d["fileRef"].split("/")
+            out.append(_disk_xml(disk_id, image_id, sd.id, alias=d["disk-alias"],
+                                 size=int(d["size"]) * 1024 ** 3,
+                                 actual=int(d["actual_size"]) * 1024 ** 3,
+                                 fmt="cow" if d["volume-format"] == "COW" else "raw",
+                                 sparse=d["volume-type"] == "Sparse"))
+    return _collection("disks", out)
+
+
+def unregistered_xml(entity: SynthUnregistered) -> str:
+    """One entity of ``GET /storagedomains/{id}/vms|templates?unregistered=true``: parsed by
+    the engine from the domain's OVF_STORE (GetUnregisteredVms/…VmTemplates), the domain as
+    parent (BackendStorageDomainVmsResource.addParents)."""
+    i, sd = "        ", entity.storage_domain.id
+    tag, coll = ("vm", "vms") if entity.kind == "vm" else ("template", "templates")
+    return (f'    <{tag} href="{API}/storagedomains/{sd}/{coll}/{entity.id}" id="{entity.id}">\n'
+            f"{i}<name>{escape(entity.name)}</name>\n"
+            f"{i}<description>{escape(entity.description)}</description>\n"
+            f"{i}<memory>{entity.memory_mb * 1024 * 1024}</memory>\n"
+            f"{i}<os>\n{i}    <type>{escape(entity.os)}</type>\n{i}</os>\n"
+            f"{i}<status>{'down' if entity.kind == 'vm' else 'ok'}</status>\n"
+            f"{i}<type>{'desktop' if _is_desktop(entity.os) else 'server'}</type>\n"
+            + _ref("storage_domain", "storagedomains", sd, i) + f"    </{tag}>\n")
+
+
+def action_xml(job_id: str = "", status: str = "complete", async_: Optional[bool] = None) -> str:
+    """A completed action as REST answers it (``<status>complete</status>``, a job link)."""
+    i = "    "
+    return (f"{XML_DECL}<action>\n"
+            + (f"{i}<async>{str(async_).lower()}</async>\n" if async_ is not None else "")
+            + (_ref("job", "jobs", job_id, i) if job_id else "")
+            + f"{i}<status>{status}</status>\n</action>\n")
+
+
+def ovf_store_event_search(sd_name: str) -> str:
+    """Search for a domain's USER_UPDATE_OVF_STORE events (newest first, the default sort)."""
+    return f"type={OVF_STORE_UPDATED_EVENT} and event_storage={_search_value(sd_name)}"
+
+
+def ovf_store_event_xml(sd: SynthStorageDomain, index: int, time: str,
+                        user: str = "admin@internal-authz") -> str:
+    i = "        "
+    return (f'    <event href="{API}/events/{index}" id="{index}">\n'
+            f"{i}<description>OVF_STORE for domain {escape(sd.name)} was updated by "
+            f"{escape(user)}.</description>\n{i}<code>{OVF_STORE_UPDATED_EVENT}</code>\n"
+            f"{i}<custom_id>-1</custom_id>\n{i}<flood_rate>30</flood_rate>\n"
+            f"{i}<index>{index}</index>\n{i}<origin>oVirt</origin>\n"
+            f"{i}<severity>normal</severity>\n{i}<time>{time}</time>\n"
+            + _ref("data_center", "datacenters", sd.datacenter.id, i)
+            + _ref("storage_domain", "storagedomains", sd.id, i) + "    </event>\n")
+
+
 def _collection(tag: str, elements: Iterable[str]) -> str:
     body = "".join(elements)
     return f"{XML_DECL}<{tag}>\n{body}</{tag}>\n" if body else f"{XML_DECL}<{tag}/>\n"
@@ -475,6 +632,8 @@ class SyntheticEngine:
         self.clusters: List[SynthCluster] = []
         self.storage_domains: List[SynthStorageDomain] = []
         self.vms: List[SynthVm] = []
+        self.unregistered: List[SynthUnregistered] = []
+        self._renames: List[Tuple[SynthUnregistered, str]] = []
         self._extra: list = []            # (interaction, times | None | "append")
 
     def new_id(self) -> str:
@@ -554,6 +713,50 @@ class SyntheticEngine:
         self._extra.append((item, "append"))
         return item
 
+    def add_unregistered(self, name: str, storage_domain, *, kind: str = "vm",
+                         id: Optional[str] = None, description: str = "",
+                         os: str = "rhel_8x64", memory_mb: int = 4096) -> SynthUnregistered:
+        """A VM or template the domain's OVF_STORE brought (a domain attached from another
+        engine): listed by ``GET /storagedomains/{sd}/vms|templates?unregistered=true``,
+        registered by ``POST /storagedomains/{sd}/vms|templates/{id}/register`` (200)."""
+        if kind not in ("vm", "template"):
+            raise ValueError(f"kind must be 'vm' or 'template', not {kind!r}")
+        entity = SynthUnregistered(id or self.new_id(), name,
+                                   self._find(self.storage_domains, storage_domain), kind,
+                                   description, os, memory_mb)
+        self.unregistered.append(entity)
+        return entity
+
+    def add_rename(self, entity, name: str) -> dict:
+        """Answer ``PUT /vms/{id}`` with body ``<vm><name>name</name></vm>`` (the rename
+        after registering) with the VM under its new name. Only this name is answered."""
+        if not isinstance(entity, SynthUnregistered):
+            entity = next(e for e in self.unregistered if entity in (e.id, e.name))
+        self._renames.append((entity, name))
+        return self._rename_interaction(entity, name)
+
+    def add_ovf_store_update(self, storage_domain, *, busy: int = 0,
+                             busy_detail: str = OVF_STORE_BUSY,
+                             written_at: Optional[str] = "2026-11-26T07:00:00.000+00:00",
+                             size: int = 30720) -> SynthStorageDomain:
+        """How the engine takes ``POST /storagedomains/{id}/updateovfstore`` for this domain.
+
+        Every data domain answers it with 200 ``<action>`` (status complete, a job link),
+        as REST does before the write itself has happened. ``busy`` answers 409
+        ``busy_detail`` that many times first. ``written_at`` is the time of the
+        USER_UPDATE_OVF_STORE event the engine logs once the OVF_STORE was written (None:
+        it logs none); ``GET /events?search=<ovf_store_event_search(name)>&max=1`` answers
+        no event the first time (before the update) and this event afterwards (without
+        ``written_at``: never an event, as for every data domain). ``size`` is
+        what the write leaves as the OVF_STORE disks' size (file domains).
+        """
+        sd = self._find(self.storage_domains, storage_domain)
+        sd.ovf_store_event, sd.ovf_store_size = written_at or "", size
+        if busy:
+            self.add_error("POST", f"{API}/storagedomains/{sd.id}/updateovfstore", 409,
+                           detail=busy_detail, times=busy)
+        return sd
+
     def add_error(self, method: str, path: str, status: int, *,
                   detail: str = "Internal server error", reason: str = "Operation Failed",
                   times: Optional[int] = 1) -> dict:
@@ -607,9 +810,54 @@ class SyntheticEngine:
             out.append(interaction("GET", with_query(f"{API}/vms/{vm.id}", all_content="true"),
                                    body=XML_DECL + vm_xml(vm, with_ovf=not vm.ovf_missing_always,
                                                           indent="")))
+        out += self._msd_interactions()
         for item, times in self._extra:
             out = self._insert(out, item, times)
         return out
+
+    def _job(self, key: str) -> str:
+        return _uuid(random.Random(f"{self.seed}:job:{key}"))
+
+    def _msd_interactions(self) -> List[dict]:
+        """What the ``msd`` provider asks of each data domain, and the registrations."""
+        out = []
+        for index, sd in enumerate(self.storage_domains, 1):
+            if sd.type != "data":
+                continue
+            base = f"{API}/storagedomains/{sd.id}"
+            out.append(interaction("POST", f"{base}/updateovfstore",
+                                   body=action_xml(self._job(f"ovf:{sd.id}")),
+                                   request_body=UPDATE_OVF_STORE_BODY))
+            out.append(interaction("GET", f"{base}/disks",
+                                   body=storage_disks_xml(sd, self.vms, self.seed)))
+            for kind, coll in (("vm", "vms"), ("template", "templates")):
+                out.append(interaction("GET", with_query(f"{base}/{coll}", unregistered="true"),
+                                       body=_collection(coll, (
+                                           unregistered_xml(e) for e in self.unregistered
+                                           if e.storage_domain is sd and e.kind == kind))))
+            events = with_query(f"{API}/events", max="1", search=ovf_store_event_search(sd.name))
+            out.append(interaction("GET", events, body=_collection("events", ())))
+            if sd.ovf_store_event:
+                out.append(interaction("GET", events, body=_collection("events", [
+                    ovf_store_event_xml(sd, 4000 + index, sd.ovf_store_event)])))
+        for e in self.unregistered:
+            coll = "vms" if e.kind == "vm" else "templates"
+            out.append(interaction(
+                "POST", f"{API}/storagedomains/{e.storage_domain.id}/{coll}/{e.id}/register",
+                body=action_xml(self._job(f"register:{e.id}"),
+                                async_=False if e.kind == "vm" else None)))
+        out += [self._rename_interaction(e, name) for e, name in self._renames]
+        return out
+
+    def _rename_interaction(self, entity: SynthUnregistered, name: str) -> dict:
+        dc = entity.storage_domain.datacenter
+        cluster = next((c for c in self.clusters if c.datacenter is dc), None) \
+            or SynthCluster(ZERO, "", dc)
+        vm = SynthVm(entity.id, name, cluster, "", entity.os, entity.memory_mb,
+                     description=entity.description)
+        return interaction("PUT", f"{API}/vms/{entity.id}",
+                           body=XML_DECL + vm_xml(vm, with_ovf=False, indent=""),
+                           request_body=f"<vm>\n  <name>{escape(name)}</name>\n</vm>\n")
 
     @staticmethod
     def _insert(out: List[dict], item: dict, times) -> List[dict]:
@@ -669,6 +917,8 @@ def demo_engine() -> SyntheticEngine:
     Production (clusters prod-a, prod-b; prod-data1 master, prod-data2) and Lab (cluster
     lab; lab-data1 master, lab-data2); six VMs, ``web01`` in prod-a, ``lab-db01`` locked
     (OVF only on the single GET); two ``POST /vms`` answers: ``web01-1`` and ``web01-2``.
+    prod-data2 came from another engine: its OVF_STORE brings the template ``rhel8-base``
+    and the VM ``legacy-app01``, unregistered (what ``msd`` lists and registers).
     """
     eng = SyntheticEngine(seed=20261126)
     prod = eng.add_datacenter("Production", description="Production workloads")
@@ -709,4 +959,8 @@ def demo_engine() -> SyntheticEngine:
                nics=[SynthNic("nic1", "lab-net")], ovf_missing_in_list=True)
     eng.add_restore("web01-1", cluster="prod-a")
     eng.add_restore("web01-2", cluster="prod-a")
+    eng.add_unregistered("rhel8-base", "prod-data2", kind="template",
+                         description="RHEL 8 golden image (old engine)")
+    eng.add_unregistered("legacy-app01", "prod-data2", memory_mb=2048,
+                         description="Order system, retired cluster")
     return eng

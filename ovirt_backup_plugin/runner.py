@@ -1,0 +1,332 @@
+"""The runner: ``ovirt-backup run``, backups in the foreground at a fixed interval.
+
+``ovirt-backup run --every 15m`` backs up at once, then every interval, until SIGTERM or
+SIGINT; ``ovirt-backup run --once`` is one run (for a systemd timer or cron).
+
+Interval
+    ``30s``, ``15m``, ``2h``, ``1d``, combinations (``1h30m``) or plain seconds (``90``).
+    Anything from one second is accepted (tests use ``1s``); below one minute a warning
+    says so, because every run reads every VM's OVF from the engine. Runs never overlap:
+    the next run starts one interval after the previous one *started*, or at once when
+    the previous one took longer than the interval (missed ticks are not made up).
+
+Signals (SIGTERM, SIGINT)
+    Between runs: the runner exits at once. During a run: the run stops at the next VM
+    boundary and is abandoned (every provider is told the run failed, so no half
+    generation is kept; previous generations are untouched), then the runner exits. A
+    second signal interrupts at once (exit 130). A stopped run posts no engine event.
+
+Exit code
+    The worst exit code of the runs that finished (0 ok, 1 partial, 2 failed); a run
+    abandoned because of a signal does not count. Settings errors, or another runner of
+    the same system, exit 2 at once.
+
+Locking
+    Every run (``backup`` too) holds ``<state_dir>/<system>.lock`` (see :mod:`.lock`);
+    ``run --every`` also holds ``<system>@runner.lock`` for its whole life, so a second
+    runner of the same system refuses to start. When a run is due and another backup
+    holds the lock: the first run fails (exit 2) like ``backup`` does, a later run is
+    skipped with a warning; with ``--wait`` the run waits for the lock (``--wait-timeout``,
+    default 1h; a run that times out counts as failed).
+
+Audit events
+    ``[backup] events = yes`` posts one event per finished run to the engine's audit log
+    (Events tab; ``POST /events``, origin ``ovirt-backup``): the run's summary, severity
+    normal/warning/error for ok/partial/failed. It carries no URL, user, password, token
+    or provider error text. A failure to post is a warning and never changes the exit code.
+"""
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import logging
+import re
+import signal
+import socket
+import threading
+import time
+from typing import Callable, List, Optional
+
+from .backup import EXIT_FAILED, EXIT_OK, EXIT_PARTIAL, BackupReport, run_backup
+from .config import Config
+from .errors import BackupError, ConfigError
+from .lock import LockBusy, LockStopped, RunLock, format_seconds
+
+log = logging.getLogger(__name__)
+
+SHORT_INTERVAL = 60.0                      # below this the runner warns
+DEFAULT_WAIT_TIMEOUT = 3600.0
+EVENT_ORIGIN = "ovirt-backup"
+EVENT_MAX = 800                            # characters of an event description
+SEVERITY = {EXIT_OK: "normal", EXIT_PARTIAL: "warning", EXIT_FAILED: "error"}
+_UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400}
+
+RUN_EPILOG = """\
+exit codes:
+  0  every run that finished was ok (also: stopped by SIGTERM/SIGINT after ok runs)
+  1  the worst finished run was partial (some VMs or providers failed, the rest was done)
+  2  the worst finished run failed, or the runner could not start (settings, lock busy)
+  130  a second SIGINT/SIGTERM interrupted a run at once
+With --once: the exit code of that one run.
+
+signals: SIGTERM or SIGINT between runs exits at once; during a run, the run stops at the
+next VM and is abandoned (no half generation is kept), then the runner exits. A run
+abandoned this way does not count in the exit code.
+
+interval: 30s, 15m, 2h, 1d, 1h30m or plain seconds; at least 1s (below 1m it warns).
+Runs never overlap; the next one starts one interval after the previous one started."""
+
+
+# -- durations ---------------------------------------------------------------------------
+def parse_duration(text: str) -> float:
+    """Seconds in ``30s``, ``15m``, ``2h``, ``1d``, ``1h30m`` or ``90``; at least 1s."""
+    value = str(text).strip().lower()
+    if re.fullmatch(r"\d+(\.\d+)?", value):
+        seconds = float(value)
+    elif re.fullmatch(r"(\d+(\.\d+)?[smhd])+", value):
+        seconds = sum(float(n) * _UNITS[u] for n, _, u in
+                      re.findall(r"(\d+(\.\d+)?)([smhd])", value))
+    else:
+        raise argparse.ArgumentTypeError(
+            f"{text!r} is not a duration (use e.g. 30s, 15m, 2h, 1d, 1h30m)")
+    if seconds < 1:
+        raise argparse.ArgumentTypeError(f"{text!r} is shorter than one second")
+    return seconds
+
+
+# -- audit events ------------------------------------------------------------------------
+def events_enabled(config: Config) -> bool:
+    value = str(config.backup_options.get("events", "no")).strip().lower()
+    if value in ("1", "yes", "true", "on"):
+        return True
+    if value in ("", "0", "no", "false", "off"):
+        return False
+    raise ConfigError(f"[backup] events = {value!r}: use yes or no")
+
+
+def event_description(system: str, report: BackupReport) -> str:
+    """What the engine's Events tab shows: the summary, nothing secret, no ``$``
+    (the engine would read ``${...}`` as one of its own variables)."""
+    text = (f"ovirt-backup of {system}: {report.summary()}. Details in the ovirt-backup "
+            f"log on {socket.gethostname()}.")
+    text = text.replace("$", "")
+    return text if len(text) <= EVENT_MAX else text[:EVENT_MAX - 3] + "..."
+
+
+def post_event(engine, config: Config, report: BackupReport) -> bool:
+    """Post the run's summary to the engine's audit log; a failure is only a warning."""
+    severity = SEVERITY[report.exit_code]
+    try:
+        engine.add_event(event_description(config.system, report), severity=severity)
+    except Exception as e:     # never let the audit trail change the run's result
+        log.warning("could not post the run's event to the engine: %s", e)
+        return False
+    log.info("posted the run's event to the engine (severity %s)", severity)
+    return True
+
+
+# -- one guarded run -----------------------------------------------------------------------
+def guarded_backup(session, *, datacenter: Optional[str] = None, wait: bool = False,
+                   wait_timeout: float = DEFAULT_WAIT_TIMEOUT,
+                   echo: Callable[[str], None] = lambda s: None,
+                   stop: Optional[threading.Event] = None,
+                   should_stop: Optional[Callable[[], bool]] = None,
+                   on_report: Optional[Callable[[BackupReport], None]] = None) -> BackupReport:
+    """One backup run under the system's lock, then ``on_report(report)``, then its
+    audit event (if enabled; not for a stopped run).
+
+    ``session`` has ``config``, ``engine`` and ``handles`` (``cli.Session``). Raises
+    :class:`LockBusy` when another backup runs (and ``wait`` is false or timed out),
+    :class:`LockStopped` when ``stop`` is set while waiting.
+    """
+    config: Config = session.config
+    send_event = events_enabled(config)
+    lock = RunLock(config.state_dir, config.system)
+    lock.acquire(wait=wait, timeout=wait_timeout, stop=stop,
+                 on_wait=lambda m: log.warning("%s", m))
+    try:
+        report = run_backup(session.engine, session.handles, system=config.system,
+                            datacenter=datacenter, echo=echo, should_stop=should_stop)
+    finally:
+        lock.release()
+    if on_report is not None:
+        on_report(report)
+    if send_event and not report.stopped:
+        post_event(session.engine, config, report)
+    return report
+
+
+# -- the runner ----------------------------------------------------------------------------
+class Runner:
+    """Runs backups now and then every ``every`` seconds (or once) until stopped."""
+
+    def __init__(self, config: Config, open_session: Callable[[], object], *,
+                 every: Optional[float] = None, datacenter: Optional[str] = None,
+                 wait: bool = False, wait_timeout: float = DEFAULT_WAIT_TIMEOUT,
+                 echo: Callable[[str], None] = lambda s: None):
+        self.config = config
+        self.open_session = open_session
+        self.every = every
+        self.datacenter = datacenter
+        self.wait = wait
+        self.wait_timeout = wait_timeout
+        self.echo = echo
+        self.stop = threading.Event()
+        self.signal: Optional[int] = None
+        self.codes: List[int] = []
+        self.runs = 0
+
+    @property
+    def once(self) -> bool:
+        return self.every is None
+
+    # -- signals -------------------------------------------------------------------------
+    def on_signal(self, signum, frame=None) -> None:
+        if self.signal is not None:
+            raise KeyboardInterrupt            # a second signal: stop now
+        self.signal = signum
+        # Event.set() takes the Event's lock, which this (main) thread may hold inside
+        # Event.wait() right now; setting it from another thread cannot deadlock.
+        threading.Thread(target=self.stop.set, name="runner-stop", daemon=True).start()
+
+    def should_stop(self) -> bool:
+        return self.signal is not None or self.stop.is_set()
+
+    def install_signals(self) -> dict:
+        if threading.current_thread() is not threading.main_thread():
+            return {}
+        return {sig: signal.signal(sig, self.on_signal) for sig in (signal.SIGTERM, signal.SIGINT)}
+
+    @staticmethod
+    def restore_signals(previous: dict) -> None:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
+
+    # -- the loop ------------------------------------------------------------------------
+    def run(self) -> int:
+        events_enabled(self.config)            # a bad setting fails before the first run
+        if not self.once and self.every < SHORT_INTERVAL:
+            log.warning("runs every %s: every run reads every VM's OVF from the engine; "
+                        "an interval under 1m is meant for tests", format_seconds(self.every))
+        runner_lock = None
+        if not self.once:
+            runner_lock = RunLock(self.config.state_dir, self.config.system, kind="runner")
+            runner_lock.acquire()              # LockBusy: another runner; exit 2
+        try:
+            due = time.monotonic()
+            while not (self.stop.wait(max(0.0, due - time.monotonic()))
+                       or self.should_stop()):
+                started = time.monotonic()
+                self._one_run()
+                if self.once or self.should_stop():
+                    break
+                due = started + self.every
+                if due <= time.monotonic():
+                    log.warning("run %d took longer than the interval (%s); the next one "
+                                "starts now", self.runs, format_seconds(self.every))
+                    due = time.monotonic()
+                else:
+                    at = dt.datetime.now().astimezone() + dt.timedelta(
+                        seconds=due - time.monotonic())
+                    log.info("next run at %s", at.strftime("%Y-%m-%d %H:%M:%S %Z"))
+        finally:
+            if runner_lock is not None:
+                runner_lock.release()
+        worst = max(self.codes, default=EXIT_OK)
+        if self.should_stop():
+            name = signal.Signals(self.signal).name if self.signal else "request"
+            message = (f"stopped by {name} after {self.runs} run(s) "
+                       f"({len(self.codes)} finished); exit code {worst}")
+            self.echo(message)
+            log.info("%s", message)
+        return worst
+
+    def _one_run(self) -> None:
+        self.runs += 1
+        n, system = self.runs, self.config.system
+        started = time.monotonic()
+        session = None
+
+        def finished(report: BackupReport) -> None:
+            self._log_report(n, report, time.monotonic() - started)
+
+        try:
+            session = self.open_session()
+            guarded_backup(session, datacenter=self.datacenter, wait=self.wait,
+                           wait_timeout=self.wait_timeout, echo=self.echo, stop=self.stop,
+                           should_stop=self.should_stop, on_report=finished)
+        except LockStopped as e:
+            log.info("run %d of %s: %s", n, system, e)
+            return
+        except LockBusy as e:
+            if self.once or (n == 1 and not self.wait):
+                raise                          # like `backup`: say who holds it, exit 2
+            if not self.wait:
+                log.warning("run %d of %s skipped: %s", n, system, e)
+                return
+            log.error("run %d of %s failed: %s", n, system, e)
+            self.codes.append(EXIT_FAILED)
+            return
+        except ConfigError:
+            raise                              # settings do not get better by waiting
+        except BackupError as e:
+            log.error("run %d of %s failed: %s", n, system, e)
+            self.codes.append(EXIT_FAILED)
+            return
+        finally:
+            if session is not None:
+                session.close()
+
+    def _log_report(self, n: int, report: BackupReport, seconds: float) -> None:
+        system = self.config.system
+        if report.stopped:
+            log.info("run %d of %s: %s (%.1fs)", n, system, report.summary(), seconds)
+            return
+        self.codes.append(report.exit_code)
+        log.info("run %d of %s: %s (exit %d, %.1fs)", n, system, report.summary(),
+                 report.exit_code, seconds)
+        for p in report.providers.values():
+            if p.ok:
+                log.info("  provider %s: ok, %d written, %d new", p.name, p.written, p.new_blobs)
+            else:
+                log.warning("  provider %s: FAILED: %s", p.name, p.reason)
+
+
+# -- command line --------------------------------------------------------------------------
+def add_lock_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--wait", action="store_true",
+                        help="when another backup of this system is running, wait for it "
+                             "(default: fail with exit code 2)")
+    parser.add_argument("--wait-timeout", type=parse_duration, default=DEFAULT_WAIT_TIMEOUT,
+                        metavar="DURATION",
+                        help="give up waiting after this long (default 1h)")
+
+
+def add_run_parser(sub) -> argparse.ArgumentParser:
+    r = sub.add_parser(
+        "run", help="back up now and then every interval, in the foreground (a service)",
+        description="Back up now, then every --every interval, until SIGTERM/SIGINT; or\n"
+                    "once (--once, for systemd timers). Each run's summary is logged; with\n"
+                    "[backup] events = yes it is also posted to the engine's Events tab.",
+        epilog=RUN_EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter)
+    when = r.add_mutually_exclusive_group(required=True)
+    when.add_argument("--every", type=parse_duration, metavar="DURATION",
+                      help="interval between the starts of two runs: 30s, 15m, 2h, 1d")
+    when.add_argument("--once", action="store_true", help="one run; exit with its code")
+    r.add_argument("--datacenter", help="only this data center (default: all)")
+    add_lock_arguments(r)
+    return r
+
+
+def cmd_run(args, config: Config, open_session: Callable[[], object],
+            echo: Callable[[str], None] = lambda s: None) -> int:
+    logging.getLogger(__name__).setLevel(min(logging.INFO,
+                                             logging.getLogger(__name__).getEffectiveLevel()))
+    runner = Runner(config, open_session, every=None if args.once else args.every,
+                    datacenter=args.datacenter, wait=args.wait,
+                    wait_timeout=args.wait_timeout, echo=echo)
+    previous = runner.install_signals()
+    try:
+        return runner.run()
+    finally:
+        runner.restore_signals(previous)
