@@ -113,9 +113,22 @@ def cmd_restore(args, session: Session) -> int:
     handles = {h.name: h for h in session.handles}
     outcome = restore(items, handles, session.engine, copies=args.copies,
                       pattern=args.name_pattern, cluster=args.cluster, new_ids=args.new_ids,
-                      echo=echo)
+                      echo=echo, register_options=register_options(args))
     echo(f"restored {len(outcome.restored)}, failed {len(outcome.failed)}")
     return outcome.exit_code
+
+
+def register_options(args) -> dict:
+    """The options of registering a VM from a storage domain (the msd provider)."""
+    mappings = []
+    for text in args.vnic_profile_map:
+        source, sep, target = text.partition("=")
+        if not sep or not source or not target:
+            raise BackupError(f"--vnic-profile-map {text!r}: use NETWORK/PROFILE=TARGET_PROFILE_ID")
+        mappings.append((source, target))
+    return {"allow_partial_import": not args.no_partial_import,
+            "reassign_bad_macs": not args.keep_bad_macs,
+            "vnic_profile_mappings": tuple(mappings)}
 
 
 def cmd_providers(args, config: Config) -> int:
@@ -217,6 +230,14 @@ def build_parser() -> argparse.ArgumentParser:
     r.add_argument("--at", help="restore the newest generation at or before this time "
                    "(ISO 8601, UTC)")
     r.add_argument("--datacenter")
+    reg = r.add_argument_group("registering from a storage domain (msd)")
+    reg.add_argument("--vnic-profile-map", action="append", default=[],
+                     metavar="NETWORK/PROFILE=PROFILE_ID",
+                     help="map a vNIC profile of the source to one of this engine (repeat)")
+    reg.add_argument("--no-partial-import", action="store_true",
+                     help="fail when a disk of the VM is missing (default: import without it)")
+    reg.add_argument("--keep-bad-macs", action="store_true",
+                     help="do not reassign MACs outside this engine's MAC pools")
 
     hi = sub.add_parser("history", help="when a VM's configuration changed, and what changed")
     hi.add_argument("vm", metavar="VM", help="VM name or id")

@@ -2,7 +2,9 @@
 
 A replay engine on 127.0.0.1 serves the project's synthesized cassette (cassettes/); the
 real SDK talks to it over HTTP. The demo backs up its VMs into a local SQLite catalog (the
-embedded default provider), lists what is restorable, and restores one VM as two copies.
+embedded default provider), lists what is restorable, restores one VM as two copies, runs
+the scheduler twice on the unchanged engine (no new OVF stored), and attaches a rebuilt
+engine (new data center ids, synthesized on the spot) to the same catalog.
 """
 from __future__ import annotations
 
@@ -18,6 +20,7 @@ from .engine import Engine, EngineSettings
 from .host import provider_handles
 from .plugins import get_plugin_manager
 from .restore import gather, restore, select
+from .stores import attach
 
 DEMO_VM = "web01"
 
@@ -39,8 +42,9 @@ def demo_cassettes() -> List[Path]:
 
 
 def run_demo(state_dir: Optional[str] = None, echo: Callable[[str], None] = print) -> int:
-    from .cli import print_listing
+    from .cli import Session, print_listing
     from .replay import ReplayEngine
+    from .runner import Runner
 
     tmp = None
     if state_dir is None:
@@ -70,9 +74,56 @@ def run_demo(state_dir: Optional[str] = None, echo: Callable[[str], None] = prin
             for req in server.received:
                 if req.method == "POST" and req.path.endswith("/vms"):
                     echo(f"   engine received POST /vms ({len(req.body)} bytes, OVF inside)")
+
+            echo("\n== 4. scheduled runs: ovirt-backup run --every 1s --runs 2 "
+                 "(the engine is unchanged: no new OVF is stored)")
+            scheduled = Runner(config, lambda: Session(config), every=1.0, max_runs=2,
+                               echo=echo).run()
+
+        echo("\n== 5. attach: the engine is rebuilt (new data center ids) and backs up into "
+             "the same catalog")
+        attached = _attach_rebuilt_engine(config, Path(state_dir), echo)
         echo(f"\n== done: catalog at {Path(state_dir) / 'catalog.sqlite'}"
              + (" (temporary; use --state-dir to keep it)" if tmp else ""))
-        return max(report.exit_code, outcome.exit_code)
+        return max(report.exit_code, outcome.exit_code, scheduled, attached)
     finally:
         if tmp is not None:
             tmp.cleanup()
+
+
+def rebuilt_engine():
+    """The demo's Production data center as a rebuilt engine has it: a new data center id,
+    and web01 (registered back with its id) given more memory and CPUs since."""
+    from .synth import SyntheticEngine, demo_engine
+
+    web01 = next(vm for vm in demo_engine().vms if vm.name == "web01")
+    eng = SyntheticEngine(seed=42)
+    dc = eng.add_datacenter("Production")
+    eng.add_cluster("prod-a", dc)
+    eng.add_storage_domain("prod-data1", dc, master=True)
+    eng.add_vm("web01", "prod-a", memory_mb=8192, cpus=4, id=web01.id,
+               description=web01.description)
+    return eng
+
+
+def _attach_rebuilt_engine(config: Config, state_dir: Path, echo) -> int:
+    from dataclasses import replace
+
+    from .replay import ReplayEngine
+
+    with tempfile.TemporaryDirectory(prefix="ovirt-backup-rebuilt-") as tmp:
+        with ReplayEngine([rebuilt_engine().write_cassette(Path(tmp) / "rebuilt.yaml")]) as server:
+            new = replace(config, engine=replace(config.engine, url=server.url))
+            handles = provider_handles(get_plugin_manager(new.providers), new)
+            with Engine(new.engine) as engine:
+                echo(f"   a backup of the rebuilt engine ({server.url}) into the old catalog:")
+                refused = run_backup(engine, handles, system=new.system, echo=echo)
+                echo(f"   -> refused as expected (exit code {refused.exit_code}); now "
+                     "ovirt-backup attach localdb --continue:")
+                attach(handles[0], engine.identity(new.system), mode="continue", echo=echo)
+                report = run_backup(engine, handles, system=new.system, echo=echo)
+                echo("   history of web01 across both engines:")
+                from .history import history
+
+                history(handles, engine, "web01", echo=lambda line: echo("   " + line))
+    return report.exit_code

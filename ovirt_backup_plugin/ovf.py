@@ -488,7 +488,7 @@ def ovf_hash(text: Union[str, bytes]) -> str:
 # diff_identities
 # --------------------------------------------------------------------------------------
 def _show(value) -> str:
-    return "?" if value is None or value == "" else str(value)
+    return "(none)" if value is None or value == "" else str(value)
 
 
 def _change(label: str, old, new, unit: str = "") -> Iterator[str]:

@@ -78,7 +78,10 @@ def select(listing: Listing, wanted: Sequence[str], *, provider: Optional[str] =
 
 def copy_names(item: Restorable, copies: int, pattern: Optional[str],
                new_ids: bool = False) -> List[Tuple[str, bool]]:
-    """(name, regenerate_ids) for each copy. One copy keeps name and ids unless asked."""
+    """(name, regenerate_ids) for each copy.
+
+    One copy keeps its ids (and its name, unless a pattern renames it) unless ``new_ids``;
+    several copies always get new ids, and names from the pattern."""
     if copies < 1:
         raise BackupError("--copies must be at least 1")
     if copies == 1 and not pattern:
@@ -91,7 +94,7 @@ def copy_names(item: Restorable, copies: int, pattern: Optional[str],
         names = [pattern.format(name=item.name, n=n, id=item.vm_id) for n in range(1, copies + 1)]
     except (KeyError, IndexError, ValueError) as e:
         raise BackupError(f"--name-pattern {pattern!r}: use {{name}}, {{n}} and {{id}} ({e})")
-    return [(name, True) for name in names]
+    return [(name, new_ids or copies > 1) for name in names]
 
 
 @dataclass
@@ -108,7 +111,13 @@ class RestoreOutcome:
 
 def restore(items: Sequence[Restorable], handles: Dict[str, ProviderHandle], engine: Engine, *,
             copies: int = 1, pattern: Optional[str] = None, cluster: Optional[str] = None,
-            new_ids: bool = False, echo: Callable[[str], None] = print) -> RestoreOutcome:
+            new_ids: bool = False, echo: Callable[[str], None] = print,
+            register_options: Optional[dict] = None) -> RestoreOutcome:
+    """Restore each item (templates first) as ``copies`` copies.
+
+    ``register_options`` (``allow_partial_import``, ``reassign_bad_macs``,
+    ``vnic_profile_mappings``) go into every request; only registering providers use them.
+    """
     from .plan import TemplateCheck        # plan imports this module
 
     outcome = RestoreOutcome()
@@ -134,7 +143,7 @@ def restore(items: Sequence[Restorable], handles: Dict[str, ProviderHandle], eng
                  "copies disks")
         for name, regenerate in copy_names(item, copies, pattern, new_ids):
             request = RestoreRequest(item=item, name=name, cluster=target_cluster or None,
-                                     regenerate_ids=regenerate)
+                                     regenerate_ids=regenerate, **(register_options or {}))
             try:
                 if handle is None:
                     raise BackupError(f"provider {item.provider!r} is not enabled here")

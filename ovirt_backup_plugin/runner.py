@@ -163,8 +163,9 @@ class Runner:
     def __init__(self, config: Config, open_session: Callable[[], object], *,
                  every: Optional[float] = None, datacenter: Optional[str] = None,
                  wait: bool = False, wait_timeout: float = DEFAULT_WAIT_TIMEOUT,
-                 echo: Callable[[str], None] = lambda s: None):
+                 max_runs: Optional[int] = None, echo: Callable[[str], None] = lambda s: None):
         self.config = config
+        self.max_runs = max_runs
         self.open_session = open_session
         self.every = every
         self.datacenter = datacenter
@@ -218,7 +219,8 @@ class Runner:
                        or self.should_stop()):
                 started = time.monotonic()
                 self._one_run()
-                if self.once or self.should_stop():
+                if self.once or self.should_stop() or (self.max_runs and
+                                                       self.runs >= self.max_runs):
                     break
                 due = started + self.every
                 if due <= time.monotonic():
@@ -313,6 +315,8 @@ def add_run_parser(sub) -> argparse.ArgumentParser:
     when.add_argument("--every", type=parse_duration, metavar="DURATION",
                       help="interval between the starts of two runs: 30s, 15m, 2h, 1d")
     when.add_argument("--once", action="store_true", help="one run; exit with its code")
+    r.add_argument("--runs", type=int, metavar="N",
+                   help="stop after N runs (default: run until stopped)")
     r.add_argument("--datacenter", help="only this data center (default: all)")
     add_lock_arguments(r)
     return r
@@ -324,7 +328,7 @@ def cmd_run(args, config: Config, open_session: Callable[[], object],
                                              logging.getLogger(__name__).getEffectiveLevel()))
     runner = Runner(config, open_session, every=None if args.once else args.every,
                     datacenter=args.datacenter, wait=args.wait,
-                    wait_timeout=args.wait_timeout, echo=echo)
+                    wait_timeout=args.wait_timeout, max_runs=args.runs, echo=echo)
     previous = runner.install_signals()
     try:
         return runner.run()

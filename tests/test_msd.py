@@ -419,3 +419,37 @@ def test_the_disks_of_a_domain_look_like_a_real_engines(site, real_engine):
     assert real_stores and set(our_stores) == real_stores and len(our_stores) == 2
     assert [d.alias for d in ours if d.content_type == types.DiskContentType.DATA] == [
         "web01_Disk1", "db01_Disk1", "app01_Disk1"]
+
+
+# -- the CLI: restore from msd with the register options -------------------------------------
+def test_cli_restore_registers_with_options_and_renames(tmp_path, capsys, monkeypatch):
+    from lxml import etree
+
+    from ovirt_backup_plugin import synth
+    from tests.test_spine import cli, write_config
+
+    monkeypatch.setenv("TEST_ENGINE_PASSWORD", "replay-secret")
+    eng = synth.demo_engine()
+    eng.add_rename("legacy-app01", "legacy-app01-restored")
+    legacy = next(e for e in eng.unregistered if e.name == "legacy-app01")
+    with ReplayEngine([eng.write_cassette(tmp_path / "e.yaml")]) as server:
+        cfg = write_config(tmp_path, server.url, providers="msd",
+                           extra="[provider:msd]\nconfirm_timeout = 0\n")
+        code, out, err = cli(capsys, "--config", cfg, "restore", "legacy-app01",
+                             "--name-pattern", "{name}-restored", "--cluster", "prod-a",
+                             "--vnic-profile-map", "ovirtmgmt/ovirtmgmt=profile-42",
+                             "--keep-bad-macs")
+    assert code == 0, (out, err)
+    assert "restored legacy-app01-restored" in out
+    (register,) = [r for r in server.received if r.path.endswith(f"/vms/{legacy.id}/register")]
+    action = etree.fromstring(register.body.encode())
+    assert action.findtext("cluster/name") == "prod-a"
+    assert action.findtext("allow_partial_import") == "true"
+    assert action.findtext("reassign_bad_macs") == "false"
+    mapping = action.find("registration_configuration/vnic_profile_mappings/"
+                          "registration_vnic_profile_mapping")
+    assert mapping.findtext("from/name") == "ovirtmgmt"
+    assert mapping.findtext("from/network/name") == "ovirtmgmt"
+    assert mapping.find("to").get("id") == "profile-42"
+    (rename,) = [r for r in server.received if r.method == "PUT"]
+    assert etree.fromstring(rename.body.encode()).findtext("name") == "legacy-app01-restored"

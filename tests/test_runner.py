@@ -487,3 +487,15 @@ def test_a_bad_events_setting_is_refused(tmp_path, capsys):
         cfg = write_config(tmp_path, server.url, extra="events = maybe")
         code, _, err = cli(capsys, "--config", cfg, "run", "--once")
     assert code == 2 and "[backup] events = 'maybe'" in err
+
+
+def test_run_stops_by_itself_after_the_asked_number_of_runs(tmp_path, capsys):
+    eng = synth.demo_engine()
+    with serve(tmp_path, eng) as server:
+        cfg = write_config(tmp_path, server.url)
+        code, out, err = cli(capsys, "--config", cfg, "run", "--every", "1s", "--runs", "2")
+    assert code == 0, (out, err)
+    generations = catalog(tmp_path)
+    assert len(generations) == 2
+    assert all(recorded == rows == len(eng.vms) for recorded, rows in generations.values())
+    assert out.count("localdb ok (6 written, 0 new)") == 1      # the second run: unchanged
