@@ -363,7 +363,7 @@ def test_a_template_is_not_renamed_and_nothing_is_registered(site):
 
 
 @pytest.mark.parametrize("kwargs", [{"copies": 2}, {"new_ids": True},
-                                    {"pattern": "{name}-copy"}])
+                                    {"pattern": "{name}-copy", "new_ids": True}])
 def test_copies_with_new_ids_are_refused_before_anything_is_registered(site, kwargs):
     eng = inventory()
     server, engine, handles = site(eng)
