@@ -23,7 +23,7 @@ from .engine import Engine
 from .errors import BackupError, OvfError
 from .host import ProviderHandle, as_messages
 from .model import BackupOutcome, Run, VmBackup, utcnow
-from .ovf import ovf_hash, parse_ovf
+from .capture import Captured, captured
 from .stores import ensure_owned
 
 log = logging.getLogger(__name__)
@@ -90,9 +90,11 @@ def fetch_scope(handles: List[ProviderHandle], datacenter: Optional[str]) -> Opt
 def run_backup(engine: Engine, handles: List[ProviderHandle], *, system: str,
                datacenter: Optional[str] = None,
                echo: Callable[[str], None] = lambda s: None,
-               should_stop: Optional[Callable[[], bool]] = None) -> BackupReport:
+               should_stop: Optional[Callable[[], bool]] = None,
+               workers: Optional[int] = None) -> BackupReport:
     """``should_stop`` is asked after each VM; when true the run is abandoned like a
-    failed one (no provider keeps it) and the report is marked ``stopped``."""
+    failed one (no provider keeps it) and the report is marked ``stopped``. ``workers``:
+    processes that parse OVFs beside this one (None: one per spare core; 0: none)."""
     scope = fetch_scope(handles, datacenter)
     run = new_run(system, engine.url, scope)
     report = BackupReport(run=run)
@@ -120,9 +122,12 @@ def run_backup(engine: Engine, handles: List[ProviderHandle], *, system: str,
     writers = [h for h in active if h.implements("write_ovf")]
     try:
         if writers:
-            for vm in _until_stopped(engine.iter_vms(scope), should_stop, report, echo):
+            read = _until_stopped(engine.iter_vms(scope), should_stop, report, echo)
+            for vm, capture in captured(read, workers=workers):
+                if report.stopped:        # the VMs parsed ahead are not written
+                    break
                 report.vms_seen += 1
-                backup = _capture(vm, report, echo)
+                backup = _backup_of(vm, capture, report, echo)
                 if backup is None:
                     continue
                 wrote = False
@@ -162,7 +167,8 @@ def run_backup(engine: Engine, handles: List[ProviderHandle], *, system: str,
 
 
 def _until_stopped(vms, should_stop, report: BackupReport, echo):
-    """``vms``, until ``should_stop()`` is true after a VM (checked before the next page)."""
+    """``vms``, until ``should_stop()`` is true after a VM: reading from the engine stops
+    there (and writing, since the run loop checks ``report.stopped``)."""
     for vm in vms:
         yield vm
         if should_stop is not None and should_stop():
@@ -172,21 +178,13 @@ def _until_stopped(vms, should_stop, report: BackupReport, echo):
             return
 
 
-def _capture(vm, report: BackupReport, echo) -> Optional[VmBackup]:
-    if not vm.ovf:
-        reason = ("the engine sent no OVF (the VM or one of its disks is locked, or it "
-                  "changed while being read); its previous backup is kept")
-        report.skipped.append(f"{vm.name} ({vm.id}): {reason}")
-        echo(f"  skipped VM {vm.name} ({vm.id}): {reason}")
+def _backup_of(vm, capture: Captured, report: BackupReport, echo) -> Optional[VmBackup]:
+    identity, digest, error = capture
+    if identity is None:
+        report.skipped.append(f"{vm.name} ({vm.id}): {error}")
+        echo(f"  skipped VM {vm.name} ({vm.id}): {error}; its previous backup is kept")
         return None
-    try:
-        identity = parse_ovf(vm.ovf)
-    except OvfError as e:
-        report.skipped.append(f"{vm.name} ({vm.id}): {e}")
-        echo(f"  skipped VM {vm.name} ({vm.id}): its OVF is unusable: {e}; previous backup kept")
-        return None
-    return VmBackup(identity=identity, ovf=vm.ovf, ovf_hash=ovf_hash(vm.ovf),
-                    datacenter=vm.datacenter)
+    return VmBackup(identity=identity, ovf=vm.ovf, ovf_hash=digest, datacenter=vm.datacenter)
 
 
 def _fail(rep: ProviderReport, reason: str, echo) -> None:

@@ -15,6 +15,8 @@
     providers = localdb, swift       ; enabled providers; empty = none (the noop provider)
     datacenter =                     ; default scope; empty = every data center
     state_dir = /var/lib/ovirt-backup
+    workers =                        ; processes parsing OVFs beside the main one (default:
+                                     ; one per spare core, at most 2; 0: parse in-process)
 
     [provider:localdb]
     path = /var/lib/ovirt-backup/catalog.sqlite
@@ -61,6 +63,17 @@ class Config:
     state_dir: str = field(default_factory=default_state_dir)
     provider_options: Mapping[str, Mapping[str, str]] = field(default_factory=dict)
     backup_options: Mapping[str, str] = field(default_factory=dict)
+
+    @property
+    def workers(self) -> Optional[int]:
+        """``[backup] workers``: processes parsing OVFs beside the main one (0: none)."""
+        value = self.backup_options.get("workers")
+        if value in (None, ""):
+            return None
+        try:
+            return max(0, int(value))
+        except ValueError:
+            raise ConfigError(f"[backup] workers = {value!r}: give a number (0: none)") from None
 
     def provider_settings(self, name: str) -> ProviderSettings:
         options = dict(self.provider_options.get(name, {}))

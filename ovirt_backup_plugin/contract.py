@@ -181,13 +181,15 @@ class ProviderContract:
         first = self.backup(harness, engines["first"])
         handle = self.handle(harness)
         with self.engine(engines["changed"]) as engine:
-            from .backup import BackupReport, _capture, new_run
+            from .backup import BackupReport, _backup_of, new_run
+            from .capture import capture_one
             from .model import BackupOutcome
 
             run = new_run(harness.settings.system, engine.url, None)
             handle.call("before_backup", run=run, engine=engine)
             for vm in engine.iter_vms():
-                backup = _capture(vm, BackupReport(run=run), lambda s: None)
+                backup = _backup_of(vm, capture_one(vm.ovf), BackupReport(run=run),
+                                    lambda s: None)
                 handle.call("write_ovf", run=run, vm=backup)
             assert {i.generation for i in self.listing(harness)} == {first.run.id}
             handle.call("after_backup", run=run, engine=engine,

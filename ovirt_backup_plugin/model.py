@@ -65,9 +65,12 @@ class VmIdentity:
     snapshots: Tuple[Snapshot, ...] = ()
 
     def to_dict(self) -> dict:
-        from dataclasses import asdict
-
-        return asdict(self)
+        """Plain JSON-ready data (what ``dataclasses.asdict`` gives, without its deep copies:
+        every field is a str, an int, None or a tuple of flat dataclasses)."""
+        data = dict(self.__dict__)
+        for key in ("disks", "nics", "snapshots"):
+            data[key] = [dict(part.__dict__) for part in data[key]]
+        return data
 
     @classmethod
     def from_dict(cls, data: Mapping) -> "VmIdentity":

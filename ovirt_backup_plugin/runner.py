@@ -146,7 +146,8 @@ def guarded_backup(session, *, datacenter: Optional[str] = None, wait: bool = Fa
                  on_wait=lambda m: log.warning("%s", m))
     try:
         report = run_backup(session.engine, session.handles, system=config.system,
-                            datacenter=datacenter, echo=echo, should_stop=should_stop)
+                            datacenter=datacenter, echo=echo, should_stop=should_stop,
+                            workers=config.workers)
     finally:
         lock.release()
     if on_report is not None:
