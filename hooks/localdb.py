@@ -77,7 +77,7 @@ def write_ovf(run, vm, settings):
         new = db.execute("SELECT 1 FROM blobs WHERE hash = ?", (vm.ovf_hash,)).fetchone() is None
         if new:
             db.execute("INSERT INTO blobs VALUES (?, ?, ?)", (
-                vm.ovf_hash, zlib.compress(vm.ovf.encode("utf-8"), 6),
+                vm.ovf_hash, vm.ovf_zlib or zlib.compress(vm.ovf.encode("utf-8"), 1),
                 json.dumps(vm.identity.to_dict(), separators=(",", ":"))))
         db.execute("INSERT OR REPLACE INTO vms VALUES (?, ?, ?, ?, ?, ?, ?)", (
             run.id, vm.identity.id, vm.identity.name, vm.identity.kind, vm.datacenter,

@@ -179,12 +179,13 @@ def _until_stopped(vms, should_stop, report: BackupReport, echo):
 
 
 def _backup_of(vm, capture: Captured, report: BackupReport, echo) -> Optional[VmBackup]:
-    identity, digest, error = capture
+    identity, digest, packed, error = capture
     if identity is None:
         report.skipped.append(f"{vm.name} ({vm.id}): {error}")
         echo(f"  skipped VM {vm.name} ({vm.id}): {error}; its previous backup is kept")
         return None
-    return VmBackup(identity=identity, ovf=vm.ovf, ovf_hash=digest, datacenter=vm.datacenter)
+    return VmBackup(identity=identity, ovf=vm.ovf, ovf_hash=digest, datacenter=vm.datacenter,
+                    ovf_zlib=packed)
 
 
 def _fail(rep: ProviderReport, reason: str, echo) -> None:

@@ -143,6 +143,8 @@ class VmBackup:
     ovf: str                               # the OVF document, exactly as the engine sent it
     ovf_hash: str                          # sha256 of the OVF with volatile fields removed
     datacenter: str = ""                   # name of the VM's data center
+    ovf_zlib: Optional[bytes] = None       # zlib of the UTF-8 OVF, made beside the parse
+                                           # (on another core): store it as is if you compress
 
 
 @dataclass(frozen=True)

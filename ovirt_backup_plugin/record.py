@@ -40,7 +40,6 @@ import sys
 import tempfile
 import threading
 import zlib
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Dict, Iterable, List, Optional, Sequence, Set, Tuple, Union
 from urllib.parse import parse_qsl, quote, quote_plus, urlsplit
@@ -51,6 +50,7 @@ from vcr.serialize import serialize
 from vcr.serializers import jsonserializer, yamlserializer
 
 from .errors import ConfigError, EngineError
+from .loopback import LoopbackHandler, LoopbackServer
 from .scrub import FORM_SECRETS, JSON_SECRETS, MASK, scrub_form, scrub_headers, scrub_json
 
 log = logging.getLogger("ovirt_backup_plugin.record")
@@ -118,13 +118,84 @@ class _Upstream:
         raise AssertionError("unreachable")
 
 
-class RecordingProxy:
+class _Handler(LoopbackHandler):
+    """Reads one request, forwards it, answers the client, records the exchange."""
+
+    server_version = "ovirt-backup-record"
+    proxy: RecordingProxy
+    _upstream: Optional[_Upstream] = None
+
+    def _handle(self) -> None:
+        proxy = self.proxy
+        body = self.read_body()
+        target = proxy._upstream_target(self.path)
+        headers = [(n, v) for n, v in self.headers.items() if n.lower() not in _NOT_FORWARDED]
+        send_body = body if body or self.command in ("POST", "PUT", "PATCH") else None
+        if self._upstream is None:
+            self._upstream = _Upstream(proxy)
+        try:
+            response, payload = self._upstream.request(self.command, target, headers, send_body)
+        except (OSError, http.client.HTTPException) as e:
+            message = proxy.describe_error(e)
+            proxy.note_error(message)
+            self._bad_gateway(urlsplit(target).path, message)
+            return
+        payload, decoded = _decode(payload, response.getheader("Content-Encoding") or "")
+        response_headers = response.getheaders()
+        # Recorded before the client gets the answer: whatever it sends next (on this or
+        # another connection, like the SDK's separate SSO handle) is recorded after it.
+        try:
+            proxy.record(self.command, target, headers, body or None, response.status,
+                         response.reason, response_headers, payload, decoded=decoded)
+        except Exception:                                  # pragma: no cover - a bug here
+            log.exception("recording proxy: failed to record %s %s", self.command,
+                          urlsplit(target).path)
+        dropped = HOP_BY_HOP | {"content-length"} | ({"content-encoding"} if decoded else set())
+        self.send_response_only(response.status, response.reason or None)
+        for name, value in response_headers:
+            if name.lower() not in dropped:
+                self.send_header(name, value)
+        self.send_header("Content-Length", str(len(payload)))
+        self.end_headers()
+        if self.command != "HEAD":
+            self.write_payload(payload)
+        self.log_request(response.status)
+
+    def _bad_gateway(self, req_path: str, message: str) -> None:
+        detail = f"recording proxy: {message}"
+        if req_path.startswith("/ovirt-engine/sso/") or req_path == SSO_LOGOUT_PATH:
+            ctype = "application/json"
+            payload = json.dumps({"error_code": "bad_gateway", "error": detail}).encode()
+        else:
+            ctype = "application/xml"
+            payload = (f"<fault><reason>Bad Gateway</reason><detail>{escape(detail)}</detail>"
+                       f"</fault>").encode()
+        self.send_response(502, "Bad Gateway")
+        self.send_header("Content-Type", ctype)
+        self.send_header("Content-Length", str(len(payload)))
+        self.end_headers()
+        if self.command != "HEAD":
+            self.write_payload(payload)
+
+    do_GET = do_POST = do_PUT = do_DELETE = do_PATCH = do_HEAD = do_OPTIONS = _handle
+
+    def finish(self) -> None:
+        try:
+            super().finish()
+        finally:
+            if self._upstream is not None:
+                self._upstream.close()
+
+
+class RecordingProxy(LoopbackServer):
     """A loopback reverse proxy to one engine that records every exchange, scrubbed.
 
     ``interactions`` (``(vcr Request, response dict)`` pairs, like
     :func:`.replay.load_interactions` returns) and ``errors`` (messages of exchanges that
     could not reach the engine; those are not recorded) are appended under a lock.
     """
+
+    handler_class, owner_attr = _Handler, "proxy"
 
     def __init__(self, upstream_url: str, *, ca_file: Optional[str] = None,
                  insecure: bool = False, timeout: Optional[float] = 300.0,
@@ -138,14 +209,13 @@ class RecordingProxy:
         self.upstream_port = split.port or (443 if split.scheme == "https" else 80)
         self.base_path = split.path.rstrip("/")
         self.ca_file, self.insecure, self.timeout = ca_file, insecure, timeout
-        self.host, self.port = host, port
+        super().__init__(host, port)
+        self.url_path = self.base_path     # the SDK's URL: http://127.0.0.1:PORT + the path
         self._ssl = self._ssl_context() if self.scheme == "https" else None
         self._lock = threading.Lock()
         self._secrets: Set[str] = {s for s in secrets if s}
         self.interactions: List[Interaction] = []
         self.errors: List[str] = []
-        self._server: Optional[ThreadingHTTPServer] = None
-        self._thread: Optional[threading.Thread] = None
 
     # -- TLS to the engine -----------------------------------------------------------
     def _ssl_context(self) -> ssl.SSLContext:
@@ -200,41 +270,6 @@ class RecordingProxy:
             raise EngineError(self.describe_error(e)) from None
         finally:
             conn.close()
-
-    # -- life cycle ------------------------------------------------------------------
-    @property
-    def url(self) -> str:
-        """The API URL to give the SDK: ``http://127.0.0.1:PORT`` + the engine URL's path."""
-        if self._server is None:
-            raise RuntimeError("the recording proxy is not started")
-        host, port = self._server.server_address[:2]
-        return f"http://{host}:{port}{self.base_path}"
-
-    def start(self) -> "RecordingProxy":
-        if self._server is not None:
-            return self
-        handler = type("RecordingHandler", (_Handler,), {"proxy": self})
-        self._server = ThreadingHTTPServer((self.host, self.port), handler)
-        self._server.daemon_threads = True
-        self._thread = threading.Thread(target=self._server.serve_forever, args=(0.05,),
-                                        daemon=True,
-                                        name=f"record-{self._server.server_address[1]}")
-        self._thread.start()
-        log.debug("recording %s on %s", self.upstream_url, self.url)
-        return self
-
-    def stop(self) -> None:
-        server, self._server = self._server, None
-        if server is not None:
-            server.shutdown()
-            server.server_close()
-            self._thread.join(timeout=5)
-
-    def __enter__(self) -> "RecordingProxy":
-        return self.start()
-
-    def __exit__(self, *exc) -> None:
-        self.stop()
 
     # -- secrets ---------------------------------------------------------------------
     def add_secret(self, value: Optional[str]) -> None:
@@ -430,99 +465,6 @@ def _decode(payload: bytes, encoding: str) -> Tuple[bytes, bool]:
     except (OSError, EOFError, zlib.error) as e:
         log.warning("recording proxy: cannot decode a %s body: %s", encoding, e)
     return payload, False
-
-
-class _Handler(BaseHTTPRequestHandler):
-    """Reads one request, forwards it, answers the client, records the exchange."""
-
-    protocol_version = "HTTP/1.1"      # pycurl keeps connections; Expect: 100-continue works
-    server_version = "ovirt-backup-record"
-    disable_nagle_algorithm = True     # headers and body are two writes: no 40 ms ACK stall
-    proxy: RecordingProxy
-    _upstream: Optional[_Upstream] = None
-
-    def _read_body(self) -> bytes:
-        if "chunked" in (self.headers.get("Transfer-Encoding") or "").lower():
-            chunks = []
-            while True:
-                line = self.rfile.readline()
-                size = int(line.split(b";")[0].strip() or b"0", 16)
-                if size == 0:
-                    while self.rfile.readline() not in (b"\r\n", b"\n", b""):
-                        pass
-                    return b"".join(chunks)
-                chunks.append(self.rfile.read(size))
-                self.rfile.readline()
-        length = int(self.headers.get("Content-Length") or 0)
-        return self.rfile.read(length) if length > 0 else b""
-
-    def _handle(self) -> None:
-        proxy = self.proxy
-        body = self._read_body()
-        target = proxy._upstream_target(self.path)
-        headers = [(n, v) for n, v in self.headers.items() if n.lower() not in _NOT_FORWARDED]
-        send_body = body if body or self.command in ("POST", "PUT", "PATCH") else None
-        if self._upstream is None:
-            self._upstream = _Upstream(proxy)
-        try:
-            response, payload = self._upstream.request(self.command, target, headers, send_body)
-        except (OSError, http.client.HTTPException) as e:
-            message = proxy.describe_error(e)
-            proxy.note_error(message)
-            self._bad_gateway(urlsplit(target).path, message)
-            return
-        payload, decoded = _decode(payload, response.getheader("Content-Encoding") or "")
-        response_headers = response.getheaders()
-        # Recorded before the client gets the answer: whatever it sends next (on this or
-        # another connection, like the SDK's separate SSO handle) is recorded after it.
-        try:
-            proxy.record(self.command, target, headers, body or None, response.status,
-                         response.reason, response_headers, payload, decoded=decoded)
-        except Exception:                                  # pragma: no cover - a bug here
-            log.exception("recording proxy: failed to record %s %s", self.command,
-                          urlsplit(target).path)
-        dropped = HOP_BY_HOP | {"content-length"} | ({"content-encoding"} if decoded else set())
-        self.send_response_only(response.status, response.reason or None)
-        for name, value in response_headers:
-            if name.lower() not in dropped:
-                self.send_header(name, value)
-        self.send_header("Content-Length", str(len(payload)))
-        self.end_headers()
-        if self.command != "HEAD":
-            self.wfile.write(payload)
-        self.log_request(response.status)
-
-    def _bad_gateway(self, req_path: str, message: str) -> None:
-        detail = f"recording proxy: {message}"
-        if req_path.startswith("/ovirt-engine/sso/") or req_path == SSO_LOGOUT_PATH:
-            ctype = "application/json"
-            payload = json.dumps({"error_code": "bad_gateway", "error": detail}).encode()
-        else:
-            ctype = "application/xml"
-            payload = (f"<fault><reason>Bad Gateway</reason><detail>{escape(detail)}</detail>"
-                       f"</fault>").encode()
-        self.send_response(502, "Bad Gateway")
-        self.send_header("Content-Type", ctype)
-        self.send_header("Content-Length", str(len(payload)))
-        self.end_headers()
-        if self.command != "HEAD":
-            self.wfile.write(payload)
-
-    do_GET = do_POST = do_PUT = do_DELETE = do_PATCH = do_HEAD = do_OPTIONS = _handle
-
-    def finish(self) -> None:
-        try:
-            super().finish()
-        finally:
-            if self._upstream is not None:
-                self._upstream.close()
-
-    def log_request(self, code="-", size="-") -> None:
-        # The request line may carry a query with secrets: log the path only.
-        log.debug("%s %s -> %s", self.command, urlsplit(self.path).path, code)
-
-    def log_message(self, fmt, *args) -> None:
-        log.debug("%s: " + fmt, self.address_string(), *args)
 
 
 # -- ovirt-backup record -------------------------------------------------------------------

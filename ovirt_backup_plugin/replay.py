@@ -45,7 +45,6 @@ import threading
 import time
 from collections import defaultdict
 from dataclasses import dataclass
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Dict, Iterable, List, Optional, Sequence, Tuple, Union
 from urllib.parse import parse_qs, parse_qsl, unquote_plus, urlsplit
 from xml.sax.saxutils import escape
@@ -55,6 +54,7 @@ from vcr.persisters.filesystem import FilesystemPersister
 from vcr.request import Request
 from vcr.serializers import jsonserializer, yamlserializer
 
+from .loopback import LoopbackHandler, LoopbackServer
 from .scrub import MASK, scrub_form, scrub_json
 
 log = logging.getLogger("ovirt_backup_plugin.replay")
@@ -132,12 +132,39 @@ def make_body_matcher(scrub=scrub_form):
     return body
 
 
-class ReplayEngine:
+class _Handler(LoopbackHandler):
+    """Reads one request, asks the engine for the answer, writes it (keep-alive)."""
+
+    server_version = "ovirt-backup-replay"
+    engine: ReplayEngine
+
+    def _handle(self) -> None:
+        body = self.read_body()
+        try:
+            code, reason, headers, payload = self.engine.answer(
+                self.command, self.path, body, self.headers.get("Content-Type") or "")
+        except Exception:                                  # pragma: no cover - a bug here
+            log.exception("replay: failed to answer %s", self.command)
+            code, reason, headers, payload = 500, "Internal Server Error", [], b""
+        self.send_response(code, reason or None)
+        for name, value in headers:
+            self.send_header(name, value)
+        self.send_header("Content-Length", str(len(payload)))
+        self.end_headers()
+        if self.command != "HEAD":
+            self.write_payload(payload)
+
+    do_GET = do_POST = do_PUT = do_DELETE = do_PATCH = do_HEAD = _handle
+
+
+class ReplayEngine(LoopbackServer):
     """A loopback HTTP server that answers the SDK from vcrpy cassettes.
 
     ``received``, ``unmatched`` and ``fallbacks`` are lists appended under a lock in
     arrival order; read them (or copy them) at any time.
     """
+
+    handler_class, owner_attr, url_path = _Handler, "engine", API_PREFIX
 
     def __init__(self, cassettes: Union[PathLike, Iterable[PathLike]], *, fallback: str = "none",
                  delay: float = 0.0, password: str = "replay-secret", host: str = "127.0.0.1",
@@ -146,8 +173,8 @@ class ReplayEngine:
             raise ValueError(f"fallback must be 'none' or 'path', not {fallback!r}")
         if isinstance(cassettes, (str, os.PathLike)):
             cassettes = [cassettes]
+        super().__init__(host, port)
         self.fallback, self.delay, self.password = fallback, float(delay), password
-        self.host, self.port = host, port
         self._requests: List[Request] = []
         self._responses: List[dict] = []
         for cassette in cassettes:
@@ -169,43 +196,6 @@ class ReplayEngine:
         self.unmatched: List[str] = []
         self.fallbacks: List[str] = []
         self.username = self._recorded_username()
-        self._server: Optional[ThreadingHTTPServer] = None
-        self._thread: Optional[threading.Thread] = None
-
-    # -- life cycle ------------------------------------------------------------------
-    @property
-    def url(self) -> str:
-        """The API URL to give ``ovirtsdk4.Connection(url=...)``."""
-        if self._server is None:
-            raise RuntimeError("the replay server is not started")
-        host, port = self._server.server_address[:2]
-        return f"http://{host}:{port}{API_PREFIX}"
-
-    def start(self) -> "ReplayEngine":
-        if self._server is not None:
-            return self
-        handler = type("ReplayHandler", (_Handler,), {"engine": self})
-        self._server = ThreadingHTTPServer((self.host, self.port), handler)
-        self._server.daemon_threads = True
-        self._thread = threading.Thread(target=self._server.serve_forever, args=(0.05,),
-                                        daemon=True,
-                                        name=f"replay-{self._server.server_address[1]}")
-        self._thread.start()
-        log.debug("replaying %d interactions on %s", len(self._requests), self.url)
-        return self
-
-    def stop(self) -> None:
-        server, self._server = self._server, None
-        if server is not None:
-            server.shutdown()
-            server.server_close()
-            self._thread.join(timeout=5)
-
-    def __enter__(self) -> "ReplayEngine":
-        return self.start()
-
-    def __exit__(self, *exc) -> None:
-        self.stop()
 
     # -- scrubbing -------------------------------------------------------------------
     def _mask(self, key: str, value: str) -> str:
@@ -308,58 +298,6 @@ class ReplayEngine:
         body = (f"<fault><reason>Operation Failed</reason>"
                 f"<detail>{escape(detail)}</detail></fault>")
         return 404, "Not Found", [("Content-Type", "application/xml")], body.encode()
-
-
-class _Handler(BaseHTTPRequestHandler):
-    """Reads one request, asks the engine for the answer, writes it (keep-alive)."""
-
-    protocol_version = "HTTP/1.1"      # pycurl keeps connections; Expect: 100-continue works
-    server_version = "ovirt-backup-replay"
-    disable_nagle_algorithm = True     # headers and body are two writes: no 40 ms ACK stall
-    engine: ReplayEngine
-
-    def _read_body(self) -> bytes:
-        if "chunked" in (self.headers.get("Transfer-Encoding") or "").lower():
-            chunks = []
-            while True:
-                size = int(self.rfile.readline().split(b";")[0].strip() or b"0", 16)
-                if size == 0:
-                    while self.rfile.readline() not in (b"\r\n", b"\n", b""):
-                        pass
-                    return b"".join(chunks)
-                chunks.append(self.rfile.read(size))
-                self.rfile.readline()
-        length = int(self.headers.get("Content-Length") or 0)
-        return self.rfile.read(length) if length > 0 else b""
-
-    def _handle(self) -> None:
-        body = self._read_body()
-        try:
-            code, reason, headers, payload = self.engine.answer(
-                self.command, self.path, body, self.headers.get("Content-Type") or "")
-        except Exception:                                  # pragma: no cover - a bug here
-            log.exception("replay: failed to answer %s", self.command)
-            code, reason, headers, payload = 500, "Internal Server Error", [], b""
-        self.send_response(code, reason or None)
-        for name, value in headers:
-            self.send_header(name, value)
-        self.send_header("Content-Length", str(len(payload)))
-        self.end_headers()
-        if self.command != "HEAD":
-            try:
-                self.wfile.write(payload)
-            except (BrokenPipeError, ConnectionResetError):
-                log.info("replay: the client went away before %s was answered", self.path)
-                self.close_connection = True
-
-    do_GET = do_POST = do_PUT = do_DELETE = do_PATCH = do_HEAD = _handle
-
-    def log_request(self, code="-", size="-") -> None:
-        # The request line may carry a query with secrets: log the path only.
-        log.debug("%s %s -> %s", self.command, urlsplit(self.path).path, code)
-
-    def log_message(self, fmt, *args) -> None:
-        log.debug("%s: " + fmt, self.address_string(), *args)
 
 
 def main(argv: Optional[Sequence[str]] = None) -> int:

@@ -37,8 +37,8 @@ def test_captured_keeps_order_and_reports_each_failure():
     pooled = list(captured(vms, workers=1))
     assert [vm for vm, _ in pooled] == vms
     assert pooled == inline
-    assert [n for n, (_, (identity, _, _)) in enumerate(pooled) if identity is None] == [77, 101]
-    assert "no OVF" in pooled[77][1][2] and "malformed OVF XML" in pooled[101][1][2]
+    assert [n for n, (_, (identity, *_)) in enumerate(pooled) if identity is None] == [77, 101]
+    assert "no OVF" in pooled[77][1][3] and "malformed OVF XML" in pooled[101][1][3]
 
 
 @pytest.mark.parametrize("workers", [0, 1])
@@ -58,3 +58,14 @@ def test_a_large_backup_is_the_same_with_and_without_workers(tmp_path, workers):
     assert len(by_name) == 128 and "vm077" not in by_name and "vm101" not in by_name
     from ovirt_backup_plugin.ovf import ovf_hash
     assert by_name["vm100"] == ovf_hash(eng.vms[100].ovf)
+
+
+def test_the_compressed_ovf_is_the_ovf():
+    import zlib
+
+    from ovirt_backup_plugin.capture import capture_one
+
+    ovf = big_engine(102).vms[0].ovf
+    identity, digest, packed, error = capture_one(ovf)
+    assert error == "" and identity.name == "vm000"
+    assert zlib.decompress(packed).decode("utf-8") == ovf
