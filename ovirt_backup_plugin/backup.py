@@ -122,10 +122,8 @@ def run_backup(engine: Engine, handles: List[ProviderHandle], *, system: str,
     writers = [h for h in active if h.implements("write_ovf")]
     try:
         if writers:
-            read = _until_stopped(engine.iter_vms(scope), should_stop, report, echo)
-            for vm, capture in captured(read, workers=workers):
-                if report.stopped:        # the VMs parsed ahead are not written
-                    break
+            for vm, capture in _until_stopped(captured(engine, scope, workers=workers),
+                                              should_stop, report, echo):
                 report.vms_seen += 1
                 backup = _backup_of(vm, capture, report, echo)
                 if backup is None:
@@ -167,8 +165,8 @@ def run_backup(engine: Engine, handles: List[ProviderHandle], *, system: str,
 
 
 def _until_stopped(vms, should_stop, report: BackupReport, echo):
-    """``vms``, until ``should_stop()`` is true after a VM: reading from the engine stops
-    there (and writing, since the run loop checks ``report.stopped``)."""
+    """``vms``, until ``should_stop()`` is true after a VM: nothing more is written, and
+    the pages being read ahead are abandoned."""
     for vm in vms:
         yield vm
         if should_stop is not None and should_stop():

@@ -1,18 +1,19 @@
-"""Parsing and hashing the engine's OVFs, on another core while the next page is read.
+"""Reading the engine's VMs and turning each OVF into what providers store.
 
-A backup spends its CPU in three places of equal weight: the SDK turning each page of
+A backup spends its CPU in three places of about equal weight: the SDK turning each page of
 ``GET /vms?all_content=true`` into objects, parsing, hashing and compressing each OVF, and
-the providers' writes. The first and the last need the main process (the SDK connection,
-the providers' open runs); the middle one does not. So the VMs are
-cut into chunks, and from the second chunk on each chunk's OVFs are parsed and hashed by
-worker processes while the main process reads the next page and writes the previous
-chunk. At most :data:`AHEAD` chunks are in flight, so memory stays flat. A small engine
-(one chunk) never starts a worker, and workers that cannot start or die leave the rest of the
-run to this process, with a warning.
+the providers' writes. Only the writes need the main process (the providers' open runs).
+So when the engine has more than one page, worker processes each log in with their own SDK
+connection, read the next pages and capture their OVFs, while the main process writes what
+came back, page by page and in order. A real engine also gains from it: it builds several
+pages of OVFs at once. At most :data:`AHEAD` pages are in flight, so memory stays flat;
+workers log out when they end.
+
+A small engine (one page) starts no worker. Workers that cannot start or die leave the rest
+of the run to the main process, with a warning: nothing is lost.
 """
 from __future__ import annotations
 
-import itertools
 import logging
 import multiprocessing
 import os
@@ -20,25 +21,26 @@ import zlib
 from collections import deque
 from concurrent.futures import ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
-from typing import Iterable, Iterator, List, Optional, Sequence, Tuple
+from typing import Iterator, List, Optional, Tuple
 
+from .engine import Engine, EngineVm, last_page
 from .errors import OvfError
 from .model import VmIdentity
 from .ovf import ovf_hash, parse_ovf
 
 log = logging.getLogger(__name__)
 
-CHUNK = 50          # VMs per task handed to a worker
-AHEAD = 3           # chunks in flight at most
+AHEAD = 3           # pages in flight at most (synth.EMPTY_PAGES_AFTER models the engine's
+                    # empty answers to pages past the end, which read-ahead asks for)
+ZLIB_LEVEL = 1      # twice as fast as the default 6 for a tenth more bytes on OVFs
 
 #: (identity, ovf hash, zlib of the OVF, error): all None but error when error says why.
 Captured = Tuple[Optional[VmIdentity], Optional[str], Optional[bytes], str]
-ZLIB_LEVEL = 1      # twice as fast as the default 6 for a tenth more bytes on OVFs
 
 
 def capture_one(ovf: Optional[str]) -> Captured:
     """Parse, hash and compress one OVF (compression is here, beside the parse, so that it
-    runs on the worker's core too; providers that store compressed OVFs take it as is)."""
+    runs on a worker's core too; providers that store compressed OVFs take it as is)."""
     if not ovf:
         return None, None, None, ("the engine sent no OVF (the VM or one of its disks is "
                                   "locked, or it changed while being read)")
@@ -49,86 +51,111 @@ def capture_one(ovf: Optional[str]) -> Captured:
     return identity, digest, zlib.compress(ovf.encode("utf-8"), ZLIB_LEVEL), ""
 
 
-def capture_chunk(ovfs: Sequence[Optional[str]]) -> List[Captured]:
-    return [capture_one(ovf) for ovf in ovfs]
-
-
 def default_workers() -> int:
     """One worker per core beyond the main process's, at least one, at most two."""
     return max(1, min(2, (os.cpu_count() or 2) - 1))
 
 
-def captured(vms: Iterable, *, workers: Optional[int] = None,
-             chunk: int = CHUNK) -> Iterator[Tuple[object, Captured]]:
-    """``(vm, (identity, hash, error))`` for each VM of ``vms`` (objects with ``.ovf``), in
-    order. ``workers=0`` parses everything in this process."""
+def captured(engine: Engine, datacenter: Optional[str] = None, *,
+             workers: Optional[int] = None) -> Iterator[Tuple[EngineVm, Captured]]:
+    """``(vm, captured)`` for every VM of the engine (or of one data center), in the
+    engine's order, each VM once. ``workers=0`` does everything in this process."""
     workers = default_workers() if workers is None else workers
-    chunks = _chunks(iter(vms), chunk)
-    first = next(chunks, None)
-    if first is None:
+    engine.check_scope(datacenter)
+    seen = set()
+    first = engine.fetch_page(datacenter, 1)
+    fresh = _fresh(first, seen)
+    yield from ((vm, capture_one(vm.ovf)) for vm in fresh)
+    if last_page(first, fresh, engine.settings.page_size):
         return
-    second = next(chunks, None) if workers > 0 else None
-    if second is None:
-        yield from _inline(first)
-        for rest in chunks:                # workers == 0
-            yield from _inline(rest)
-        return
-    try:
-        yield from _pooled(first, second, chunks, workers)
-    except _PoolFailed as failed:          # go on in this process, nothing is lost
-        log.warning("OVF parsing workers failed (%s); parsing in this process", failed.cause)
-        for chunk_ in failed.unfinished:
-            yield from _inline(chunk_)
-        for rest in chunks:
-            yield from _inline(rest)
+    page = 2
+    if workers > 0:
+        try:
+            for page, pairs in _pooled(engine, datacenter, workers):
+                fresh_pairs = [(vm, c) for vm, c in pairs if vm.id not in seen]
+                seen.update(vm.id for vm, _ in fresh_pairs)
+                yield from fresh_pairs
+                if not fresh_pairs:        # the engine repeats itself: the end
+                    return
+            return
+        except _PoolFailed as failed:
+            log.warning("the worker processes failed (%s); reading on in this process from "
+                        "page %d", failed.cause, failed.page)
+            page = failed.page
+    while True:                            # in this process
+        vms = engine.fetch_page(datacenter, page)
+        fresh = _fresh(vms, seen)
+        yield from ((vm, capture_one(vm.ovf)) for vm in fresh)
+        if last_page(vms, fresh, engine.settings.page_size):
+            return
+        page += 1
+
+
+def _fresh(vms: List[EngineVm], seen: set) -> List[EngineVm]:
+    fresh = [vm for vm in vms if vm.id not in seen]
+    seen.update(vm.id for vm in fresh)
+    return fresh
 
 
 class _PoolFailed(Exception):
-    def __init__(self, cause, unfinished):
+    def __init__(self, cause, page: int):
         super().__init__(str(cause))
-        self.cause, self.unfinished = cause, unfinished
+        self.cause, self.page = cause, page
 
 
-def _pooled(first, second, chunks, workers):
+def _pooled(engine: Engine, datacenter: Optional[str], workers: int):
+    """``(page number, [(vm, captured)])`` from page 2 on, read by worker processes."""
+    size = engine.settings.page_size
+    log.info("reading pages and parsing OVFs in %d worker process(es)", workers)
+    pool = ProcessPoolExecutor(workers, mp_context=_context(), initializer=_start_worker,
+                               initargs=(engine.__getstate__(),))
     pending = deque()
+    page = 2
     try:
-        with ProcessPoolExecutor(workers, mp_context=_context()) as pool:
-            for c in (first, second):
-                pending.append((c, pool.submit(capture_chunk, [vm.ovf for vm in c])))
-            for c in chunks:
-                pending.append((c, pool.submit(capture_chunk, [vm.ovf for vm in c])))
-                while len(pending) >= AHEAD:
-                    c, future = pending[0]
-                    results = future.result()
-                    pending.popleft()
-                    yield from zip(c, results)
-            while pending:
-                c, future = pending[0]
-                results = future.result()
-                pending.popleft()
-                yield from zip(c, results)
-    except (BrokenProcessPool, OSError) as e:
-        raise _PoolFailed(e, [c for c, _ in pending]) from e
+        for page in range(2, 2 + AHEAD):
+            pending.append((page, pool.submit(_read_page, datacenter, page)))
+        while pending:
+            number, future = pending[0]
+            try:
+                vms = future.result()
+            except (BrokenProcessPool, OSError) as e:
+                raise _PoolFailed(e, number) from e
+            pending.popleft()
+            yield number, vms
+            if len(vms) < size or not vms:  # the last page: stop asking
+                for _, later in pending:
+                    later.cancel()
+                return
+            page += 1
+            pending.append((page, pool.submit(_read_page, datacenter, page)))
+    finally:
+        pool.shutdown(wait=True, cancel_futures=True)
 
 
-def _inline(chunk) -> Iterator[Tuple[object, Captured]]:
-    for vm in chunk:
-        yield vm, capture_one(vm.ovf)
+# -- in a worker process ----------------------------------------------------------------
+_worker_engine: Optional[Engine] = None
 
 
-def _chunks(it: Iterator, size: int) -> Iterator[list]:
-    while True:
-        chunk = list(itertools.islice(it, size))
-        if not chunk:
-            return
-        yield chunk
+def _start_worker(state: dict) -> None:
+    """Runs once per worker: its own engine adapter from the parent's settings and
+    inventory (its own login on first use, never the parent's connection), logged out when
+    the worker ends."""
+    global _worker_engine
+    from multiprocessing import util
+
+    _worker_engine = Engine.__new__(Engine)
+    _worker_engine.__setstate__(state)
+    util.Finalize(None, _worker_engine.close, exitpriority=10)
+
+
+def _read_page(datacenter: Optional[str], page: int) -> List[Tuple[EngineVm, Captured]]:
+    return [(vm, capture_one(vm.ovf)) for vm in _worker_engine.fetch_page(datacenter, page)]
 
 
 def _context():
     """fork where there is one: workers start at once and never import the caller's main
     module (which ``spawn``/``forkserver`` do, and which breaks unguarded scripts). A child
-    only parses and hashes the strings it is sent; it touches none of the inherited
-    connections and leaves with ``os._exit``."""
+    does not use the parent's SDK connection: it opens its own."""
     try:
         return multiprocessing.get_context("fork")
     except ValueError:                     # no fork on this platform

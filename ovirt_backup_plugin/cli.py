@@ -253,7 +253,7 @@ def build_parser() -> argparse.ArgumentParser:
     pn.add_argument("--provider", help="only this provider")
     pn.add_argument("--keep-last", type=int, metavar="N", help="keep the newest N generations")
     pn.add_argument("--keep-within", metavar="DURATION", help="keep generations younger than "
-                    "this: 30d, 12h, 2w, 6m (months), 1y, 1y6m")
+                    "this: 30d, 12h, 2w, 6mo (months), 1y, 1y6mo")
     pn.add_argument("--dry-run", action="store_true", help="print what would be removed; "
                     "change nothing")
     runner.add_lock_arguments(pn)

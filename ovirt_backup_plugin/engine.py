@@ -269,27 +269,44 @@ class Engine:
         locked; such a VM is fetched once more on its own. If the OVF is still missing the
         VM is yielded with ``ovf=None`` for the caller to report.
         """
-        vms_service = self.system_service.vms_service()
-        if datacenter is not None:
-            self.datacenter(datacenter)    # a clear error for an unknown name
-        scope = f"datacenter={_search_value(datacenter)} " if datacenter else ""
-        size = self.settings.page_size
+        self.check_scope(datacenter)
         seen = set()
         page = 1
         while True:
-            search = f"{scope}page {page}"
-            vms = self.call(f"listing VMs ({search})",
-                            lambda: vms_service.list(all_content=True, max=size, search=search))
-            fresh = 0
-            for vm in vms:
-                if vm.id in seen:
-                    continue
-                seen.add(vm.id)
-                fresh += 1
-                yield self._engine_vm(vms_service, vm)
-            if len(vms) < size or fresh == 0:
-                return
-            page += 1
+            vms = self.fetch_page(datacenter, page)
+            fresh = [vm for vm in vms if vm.id not in seen]
+            seen.update(vm.id for vm in fresh)
+            yield from fresh
+            if not last_page(vms, fresh, self.settings.page_size):
+                page += 1
+                continue
+            return
+
+    def check_scope(self, datacenter: Optional[str]) -> None:
+        if datacenter is not None:
+            self.datacenter(datacenter)    # a clear error for an unknown name
+
+    def fetch_page(self, datacenter: Optional[str], page: int) -> List[EngineVm]:
+        """One page of ``GET /vms?all_content=true`` (``search=[datacenter=X] page N``)."""
+        vms_service = self.system_service.vms_service()
+        scope = f"datacenter={_search_value(datacenter)} " if datacenter else ""
+        search = f"{scope}page {page}"
+        size = self.settings.page_size
+        vms = self.call(f"listing VMs ({search})",
+                        lambda: vms_service.list(all_content=True, max=size, search=search))
+        return [self._engine_vm(vms_service, vm) for vm in vms]
+
+    def __getstate__(self) -> dict:
+        """What a worker process needs to read pages itself: settings and the inventory
+        already read; never the connection (a worker logs in on its own)."""
+        self.clusters()
+        self.datacenters()
+        return {"settings": self.settings, "clusters": self._clusters,
+                "datacenters": self._datacenters}
+
+    def __setstate__(self, state: dict) -> None:
+        self.__init__(state["settings"])
+        self._clusters, self._datacenters = state["clusters"], state["datacenters"]
 
     def _engine_vm(self, vms_service, vm) -> EngineVm:
         ovf = _ovf_of(vm)
@@ -461,6 +478,11 @@ class Engine:
 
 
 # -- helpers ---------------------------------------------------------------------------
+def last_page(vms: list, fresh: list, size: int) -> bool:
+    """A page shorter than asked, or one with no VM not seen before, is the last."""
+    return len(vms) < size or not fresh
+
+
 def _ovf_of(vm) -> Optional[str]:
     init = getattr(vm, "initialization", None)
     conf = getattr(init, "configuration", None) if init is not None else None

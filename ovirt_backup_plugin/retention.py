@@ -6,8 +6,8 @@ restic-like and is applied to each provider on its own, over that provider's gen
 
 * ``keep_last = N`` (``--keep-last N``): keep the newest N generations;
 * ``keep_within = 30d`` (``--keep-within 30d``): keep every generation taken less than
-  that long ago (units ``h`` hours, ``d`` days, ``w`` weeks, ``m`` months of 30 days,
-  ``y`` years of 365 days; combined like ``1y6m``);
+  that long ago (the durations of :mod:`.durations`: ``12h``, ``30d``, ``2w``, ``6mo``
+  months of 30 days, ``1y`` years of 365 days, combined like ``1y6mo``);
 * a generation is kept when *any* rule keeps it; every other generation is removed;
 * the newest generation is never removed, whatever the rules say;
 * a generation whose time is unknown is never removed (its age cannot be judged).
@@ -24,18 +24,15 @@ lists, prints and calls each provider's ``forget_generations`` through its
 from __future__ import annotations
 
 import datetime as dt
-import re
 from dataclasses import dataclass
 from typing import Callable, Dict, Iterable, List, Mapping, Optional, Sequence, Set, Tuple
 
+from . import durations
 from .errors import BackupError, ConfigError
 from .model import Restorable
 
 NOTHING_KEPT = "nothing would be kept by policy — give --keep-last or --keep-within"
 
-_UNITS = {"y": dt.timedelta(days=365), "m": dt.timedelta(days=30), "w": dt.timedelta(weeks=1),
-          "d": dt.timedelta(days=1), "h": dt.timedelta(hours=1)}
-_DURATION = re.compile(r"(\d+)([ymwdh])")
 _EPOCH = dt.datetime.min.replace(tzinfo=dt.timezone.utc)
 
 
@@ -43,14 +40,14 @@ _EPOCH = dt.datetime.min.replace(tzinfo=dt.timezone.utc)
 # The policy
 # --------------------------------------------------------------------------------------
 def parse_duration(text: str) -> dt.timedelta:
-    """``30d``, ``12h``, ``2w``, ``6m`` (months of 30 days), ``1y``, ``1y6m``; ``0`` is zero."""
-    spec = str(text).strip().lower().replace(" ", "")
-    if spec == "0":
+    """A retention age (see :mod:`.durations`: ``30d``, ``12h``, ``2w``, ``6mo``, ``1y``);
+    ``0`` turns the rule off."""
+    if str(text).strip() == "0":
         return dt.timedelta(0)
-    if not spec or _DURATION.sub("", spec):
-        raise ConfigError(f"{text!r} is not a duration: use e.g. 30d, 12h, 2w, 6m (months), "
-                          "1y or 1y6m")
-    return sum((int(n) * _UNITS[unit] for n, unit in _DURATION.findall(spec)), dt.timedelta(0))
+    try:
+        return durations.parse_duration(text)
+    except ValueError as e:
+        raise ConfigError(str(e)) from None
 
 
 @dataclass(frozen=True)

@@ -48,6 +48,7 @@ import time
 from typing import Callable, List, Optional
 
 from .backup import EXIT_FAILED, EXIT_OK, EXIT_PARTIAL, BackupReport, run_backup
+from . import durations
 from .config import Config
 from .errors import BackupError, ConfigError
 from .lock import LockBusy, LockStopped, RunLock, format_seconds
@@ -59,7 +60,6 @@ DEFAULT_WAIT_TIMEOUT = 3600.0
 EVENT_ORIGIN = "ovirt-backup"
 EVENT_MAX = 800                            # characters of an event description
 SEVERITY = {EXIT_OK: "normal", EXIT_PARTIAL: "warning", EXIT_FAILED: "error"}
-_UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400}
 
 RUN_EPILOG = """\
 exit codes:
@@ -79,16 +79,11 @@ Runs never overlap; the next one starts one interval after the previous one star
 
 # -- durations ---------------------------------------------------------------------------
 def parse_duration(text: str) -> float:
-    """Seconds in ``30s``, ``15m``, ``2h``, ``1d``, ``1h30m`` or ``90``; at least 1s."""
-    value = str(text).strip().lower()
-    if re.fullmatch(r"\d+(\.\d+)?", value):
-        seconds = float(value)
-    elif re.fullmatch(r"(\d+(\.\d+)?[smhd])+", value):
-        seconds = sum(float(n) * _UNITS[u] for n, _, u in
-                      re.findall(r"(\d+(\.\d+)?)([smhd])", value))
-    else:
-        raise argparse.ArgumentTypeError(
-            f"{text!r} is not a duration (use e.g. 30s, 15m, 2h, 1d, 1h30m)")
+    """Seconds in a duration (see :mod:`.durations`) or a plain number; at least 1s."""
+    try:
+        seconds = durations.parse_duration(text, bare_seconds=True).total_seconds()
+    except ValueError as e:
+        raise argparse.ArgumentTypeError(str(e)) from None
     if seconds < 1:
         raise argparse.ArgumentTypeError(f"{text!r} is shorter than one second")
     return seconds

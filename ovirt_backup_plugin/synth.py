@@ -34,6 +34,7 @@ from urllib.parse import parse_qsl, urlencode, urlsplit
 from xml.sax.saxutils import escape, quoteattr
 
 ENGINE = "https://engine.example.com"
+EMPTY_PAGES_AFTER = 3                              # = capture.AHEAD, the most read ahead
 API = "/ovirt-engine/api"
 SSO_TOKEN_PATH = "/ovirt-engine/sso/oauth/token"
 SSO_LOGOUT_PATH = "/ovirt-engine/services/sso-logout"
@@ -774,8 +775,10 @@ class SyntheticEngine:
     # -- output ------------------------------------------------------------------------
     def _vm_pages(self, vms: List[SynthVm], page_size: int, datacenter=None) -> List[dict]:
         chunks = [vms[i:i + page_size] for i in range(0, len(vms), page_size)] or [[]]
-        if len(chunks[-1]) == page_size:
-            chunks.append([])              # the adapter asks for the next page of a full one
+        # The engine answers an empty list for every page past the end. The adapter asks
+        # for the page after a full one, and its workers read up to EMPTY_PAGES_AFTER pages
+        # ahead (capture.AHEAD), so that many empty pages follow the last one.
+        chunks += [[]] * EMPTY_PAGES_AFTER
         out = []
         for n, chunk in enumerate(chunks, 1):
             search = page_search(n, datacenter.name if datacenter else None)

@@ -1,71 +1,104 @@
-"""OVFs parsed by worker processes give exactly what parsing in-process gives."""
+"""Pages read and OVFs parsed by worker processes give exactly what one process gives."""
+import multiprocessing
+import os
+import signal
+import zlib
+
 import pytest
 
 from ovirt_backup_plugin import synth
 from ovirt_backup_plugin.backup import run_backup
-from ovirt_backup_plugin.capture import CHUNK, captured
+from ovirt_backup_plugin.capture import capture_one, captured
 from ovirt_backup_plugin.engine import Engine, EngineSettings
 from ovirt_backup_plugin.host import ProviderHandle
 from ovirt_backup_plugin.model import ProviderSettings
+from ovirt_backup_plugin.ovf import ovf_hash
 from ovirt_backup_plugin.plugins import get_plugin_manager
 from ovirt_backup_plugin.replay import ReplayEngine
 from ovirt_backup_plugin.restore import gather
 
+PAGE = 40
 
-def big_engine(count):
+
+def big_engine(count=130):
     eng = synth.SyntheticEngine(seed=11)
     dc = eng.add_datacenter("DC")
     eng.add_cluster("c1", dc)
     eng.add_storage_domain("sd", dc, master=True)
     for n in range(count):
         eng.add_vm(f"vm{n:03d}", "c1", memory_mb=1024 * (1 + n % 8), cpus=1 + n % 4,
-                   ovf_missing_always=(n == 77))
+                   ovf_missing_always=(n == 77), ovf_missing_in_list=(n == 50))
     eng.vms[101].ovf = eng.vms[101].ovf.replace("<Name>", "<Name><broken>", 1)
     return eng
 
 
-class Vm:
-    def __init__(self, ovf):
-        self.ovf = ovf
+@pytest.fixture
+def server(tmp_path):
+    eng = big_engine()
+    with ReplayEngine([eng.write_cassette(tmp_path / "e.json", page_size=PAGE)]) as s:
+        s.synthetic = eng
+        yield s
 
 
-def test_captured_keeps_order_and_reports_each_failure():
-    eng = big_engine(3 * CHUNK + 7)
-    vms = [Vm(vm.ovf) for vm in eng.vms]
-    vms[77].ovf = None
-    inline = list(captured(vms, workers=0))
-    pooled = list(captured(vms, workers=1))
-    assert [vm for vm, _ in pooled] == vms
+def engine_of(server):
+    return Engine(EngineSettings(url=server.url, password="replay-secret", page_size=PAGE))
+
+
+def test_workers_read_and_capture_exactly_what_one_process_does(server):
+    with engine_of(server) as engine:
+        inline = [(vm, c) for vm, c in captured(engine, workers=0)]
+    with engine_of(server) as engine:
+        pooled = [(vm, c) for vm, c in captured(engine, workers=2)]
+    assert [vm.name for vm, _ in pooled] == [vm.name for vm in server.synthetic.vms]
     assert pooled == inline
-    assert [n for n, (_, (identity, *_)) in enumerate(pooled) if identity is None] == [77, 101]
-    assert "no OVF" in pooled[77][1][3] and "malformed OVF XML" in pooled[101][1][3]
+    failed = {vm.name: c[3] for vm, c in pooled if c[0] is None}
+    assert set(failed) == {"vm077", "vm101"}
+    assert "no OVF" in failed["vm077"] and "malformed OVF XML" in failed["vm101"]
+    vm050 = next(c for vm, c in pooled if vm.name == "vm050")     # locked: fetched again
+    assert vm050[0] is not None and vm050[0].name == "vm050"
+    # every worker logged in and out on its own
+    logins = [r for r in server.received if r.path.endswith("/sso/oauth/token")]
+    logouts = [r for r in server.received if r.path.endswith("/sso-logout")]
+    assert len(logins) == len(logouts) >= 3                       # two runs, 2+ workers
 
 
 @pytest.mark.parametrize("workers", [0, 1])
-def test_a_large_backup_is_the_same_with_and_without_workers(tmp_path, workers):
-    eng = big_engine(2 * CHUNK + 30)
+def test_a_large_backup_is_the_same_with_and_without_workers(server, tmp_path, workers):
     settings = ProviderSettings(name="localdb",
                                 options={"path": str(tmp_path / f"w{workers}.sqlite")})
     handle = ProviderHandle(get_plugin_manager(["localdb"]), "localdb", settings)
-    with ReplayEngine([eng.write_cassette(tmp_path / "e.json", page_size=40)]) as server:
-        with Engine(EngineSettings(url=server.url, password="replay-secret",
-                                   page_size=40)) as engine:
-            report = run_backup(engine, [handle], system="big", workers=workers)
+    with engine_of(server) as engine:
+        report = run_backup(engine, [handle], system="big", workers=workers)
     assert report.vms_seen == 130 and report.vms_backed_up == 128
     assert len(report.skipped) == 2
-    items = gather([handle], Engine(None)).items
-    by_name = {i.name: i.ovf_hash for i in items}
+    by_name = {i.name: i.ovf_hash for i in gather([handle], Engine(None)).items}
     assert len(by_name) == 128 and "vm077" not in by_name and "vm101" not in by_name
-    from ovirt_backup_plugin.ovf import ovf_hash
-    assert by_name["vm100"] == ovf_hash(eng.vms[100].ovf)
+    assert by_name["vm100"] == ovf_hash(server.synthetic.vms[100].ovf)
+
+
+def test_workers_that_die_leave_the_rest_to_the_main_process(server, tmp_path, caplog):
+    settings = ProviderSettings(name="localdb", options={"path": str(tmp_path / "c.sqlite")})
+    pm = get_plugin_manager(["localdb"])
+    killed = []
+
+    def after(outcome, hook_name, impls, kwargs):
+        if hook_name == "write_ovf" and not killed:
+            for child in multiprocessing.active_children():   # a real crash of the workers
+                os.kill(child.pid, signal.SIGKILL)
+                killed.append(child.pid)
+
+    pm.add_hookcall_monitoring(lambda *a: None, after)
+    handle = ProviderHandle(pm, "localdb", settings)
+    with engine_of(server) as engine:
+        report = run_backup(engine, [handle], system="big", workers=1)
+    assert killed
+    assert report.exit_code == 1 and report.vms_backed_up == 128     # partial: 2 skipped
+    assert "reading on in this process" in caplog.text
+    assert len({i.name for i in gather([handle], Engine(None)).items}) == 128
 
 
 def test_the_compressed_ovf_is_the_ovf():
-    import zlib
-
-    from ovirt_backup_plugin.capture import capture_one
-
-    ovf = big_engine(102).vms[0].ovf
+    ovf = big_engine().vms[0].ovf
     identity, digest, packed, error = capture_one(ovf)
-    assert error == "" and identity.name == "vm000"
+    assert error == "" and identity.name == "vm000" and digest == ovf_hash(ovf)
     assert zlib.decompress(packed).decode("utf-8") == ovf

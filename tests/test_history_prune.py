@@ -388,9 +388,10 @@ def test_durations():
     assert parse_duration("30d") == dt.timedelta(days=30)
     assert parse_duration("12h") == dt.timedelta(hours=12)
     assert parse_duration("2w") == dt.timedelta(days=14)
-    assert parse_duration("1y6m") == dt.timedelta(days=365 + 180)
+    assert parse_duration("1y6mo") == dt.timedelta(days=365 + 180)
+    assert parse_duration("90m") == dt.timedelta(minutes=90)
     assert parse_duration("0") == dt.timedelta(0)
-    for bad in ("", "30", "30x", "d", "-1d", "1.5d"):
+    for bad in ("", "30", "30x", "d", "-1d", "6 months"):
         with pytest.raises(ConfigError, match="not a duration"):
             parse_duration(bad)
 

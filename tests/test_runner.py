@@ -22,6 +22,7 @@ from ovirt_backup_plugin import synth
 from ovirt_backup_plugin.cli import main
 from ovirt_backup_plugin.lock import RunLock, lock_path
 from ovirt_backup_plugin.replay import ReplayEngine
+from ovirt_backup_plugin.capture import AHEAD
 from ovirt_backup_plugin.runner import parse_duration
 
 PASSWORD = "replay-secret"
@@ -237,7 +238,10 @@ def test_sigterm_during_a_run_abandons_that_run_and_keeps_the_previous_ones(tmp_
     assert "stopped by signal" in out and "abandoned" in out
     assert "localdb: run abandoned; the previous generation is unchanged" in out
     assert "stopped by SIGTERM after 1 run(s) (0 finished); exit code 0" in out
-    assert pages == ["page 1", "page 2"]       # it stopped after the VM it was reading
+    # it stopped after the VM it was reading: nothing was read past the pages already
+    # asked for ahead (capture.AHEAD beyond page 1), and nothing of the run was kept
+    assert pages[:2] == ["page 1", "page 2"]
+    assert set(pages) <= {f"page {n}" for n in range(1, 2 + AHEAD)}
     assert catalog(tmp_path) == before                       # nothing of the stopped run
 
 
