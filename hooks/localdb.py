@@ -19,9 +19,9 @@ from pathlib import Path
 
 from ovirt_backup_plugin import hookimpl
 from ovirt_backup_plugin.errors import ProviderError
-from ovirt_backup_plugin.model import (EngineIdentity, PruneResult, Restorable, RestoreResult,
+from ovirt_backup_plugin.model import (EngineIdentity, PruneResult, Restorable,
                                        StoreInfo, VmIdentity, utcnow)
-from ovirt_backup_plugin.ovf import ovf_hash
+from ovirt_backup_plugin.ovf import verified
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS runs (id TEXT PRIMARY KEY, started_at TEXT NOT NULL,
@@ -153,19 +153,14 @@ def read_ovf(item, settings):
         text = zlib.decompress(row[0]).decode("utf-8")
     except (zlib.error, UnicodeDecodeError) as e:
         raise ProviderError(f"stored OVF of VM {item.name} is corrupted: {e}") from e
-    if ovf_hash(text) != item.ovf_hash:
-        raise ProviderError(f"stored OVF of VM {item.name} is corrupted: hash mismatch")
-    return text
+    return verified(text, item, f"the catalog {catalog_path(settings)}")
 
 
 @hookimpl
 def restore_vm(request, engine, settings):
-    if request.item.provider != settings.name:
-        return None
-    ovf = read_ovf(request.item, settings)
-    vm_id = engine.add_vm_from_ovf(ovf, name=request.name, cluster=request.cluster,
-                                   regenerate_ids=request.regenerate_ids)
-    return RestoreResult(provider=settings.name, vm_id=vm_id, name=request.name)
+    if request.item.provider == settings.name:
+        return engine.restore_from_ovf(request, read_ovf(request.item, settings),
+                                       provider=settings.name)
 
 
 @hookimpl

@@ -37,9 +37,9 @@ import threading
 
 from ovirt_backup_plugin import hookimpl
 from ovirt_backup_plugin.errors import ProviderError
-from ovirt_backup_plugin.model import (EngineIdentity, PruneResult, Restorable, RestoreResult,
+from ovirt_backup_plugin.model import (EngineIdentity, PruneResult, Restorable,
                                        StoreInfo, VmIdentity, utcnow)
-from ovirt_backup_plugin.ovf import ovf_hash
+from ovirt_backup_plugin.ovf import ovf_hash, verified
 
 _open_runs = {}   # (provider name, run id) -> _Run
 _SAFE_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._:-]*")
@@ -144,20 +144,14 @@ def read_ovf(item, settings):
     finally:
         conn.close()
     text = body.decode("utf-8", "surrogateescape")
-    if ovf_hash(text) != item.ovf_hash:
-        raise ProviderError(f"stored OVF of VM {item.name} in container {container} is "
-                            "corrupted: hash mismatch")
-    return text
+    return verified(text, item, f"container {container}")
 
 
 @hookimpl
 def restore_vm(request, engine, settings):
-    if request.item.provider != settings.name:
-        return None
-    ovf = read_ovf(item=request.item, settings=settings)
-    vm_id = engine.add_vm_from_ovf(ovf, name=request.name, cluster=request.cluster,
-                                   regenerate_ids=request.regenerate_ids)
-    return RestoreResult(provider=settings.name, vm_id=vm_id, name=request.name)
+    if request.item.provider == settings.name:
+        return engine.restore_from_ovf(request, read_ovf(request.item, settings),
+                                       provider=settings.name)
 
 
 @hookimpl

@@ -6,7 +6,7 @@ the providers' writes. Only the writes need the main process (the providers' ope
 So when the engine has more than one page, worker processes each log in with their own SDK
 connection, read the next pages and capture their OVFs, while the main process writes what
 came back, page by page and in order. A real engine also gains from it: it builds several
-pages of OVFs at once. At most :data:`AHEAD` pages are in flight, so memory stays flat;
+pages of OVFs at once. One page per worker and one more are in flight, so memory stays flat;
 workers log out when they end.
 
 A small engine (one page) starts no worker. Workers that cannot start or die leave the rest
@@ -30,8 +30,10 @@ from .ovf import ovf_hash, parse_ovf
 
 log = logging.getLogger(__name__)
 
-AHEAD = 3           # pages in flight at most (synth.EMPTY_PAGES_AFTER models the engine's
-                    # empty answers to pages past the end, which read-ahead asks for)
+MAX_WORKERS = 4
+AHEAD = MAX_WORKERS + 1   # pages in flight at most: one per worker and one more. Read-ahead
+                          # asks for pages past the end, which the engine answers empty
+                          # (synth.EMPTY_PAGES_AFTER models that)
 ZLIB_LEVEL = 1      # twice as fast as the default 6 for a tenth more bytes on OVFs
 
 #: (identity, ovf hash, zlib of the OVF, error): all None but error when error says why.
@@ -52,8 +54,9 @@ def capture_one(ovf: Optional[str]) -> Captured:
 
 
 def default_workers() -> int:
-    """One worker per core beyond the main process's, at least one, at most two."""
-    return max(1, min(2, (os.cpu_count() or 2) - 1))
+    """One worker per core, at most four: the workers do the heavy part (reading pages,
+    parsing OVFs); the main process mostly waits on them and writes."""
+    return max(1, min(MAX_WORKERS, os.cpu_count() or 1))
 
 
 def captured(engine: Engine, datacenter: Optional[str] = None, *,
@@ -112,7 +115,7 @@ def _pooled(engine: Engine, datacenter: Optional[str], workers: int):
     pending = deque()
     page = 2
     try:
-        for page in range(2, 2 + AHEAD):
+        for page in range(2, 2 + min(workers, MAX_WORKERS) + 1):
             pending.append((page, pool.submit(_read_page, datacenter, page)))
         while pending:
             number, future = pending[0]

@@ -352,6 +352,15 @@ class Engine:
                 code=409) from None
         return created.id
 
+    def restore_from_ovf(self, request, ovf: str, *, provider: str):
+        """``add_vm_from_ovf`` for a :class:`RestoreRequest`: what providers that keep OVF
+        copies do in ``restore_vm``. Returns the :class:`RestoreResult`."""
+        from .model import RestoreResult
+
+        vm_id = self.add_vm_from_ovf(ovf, name=request.name, cluster=request.cluster,
+                                     regenerate_ids=request.regenerate_ids)
+        return RestoreResult(provider=provider, vm_id=vm_id, name=request.name)
+
     # -- storage domains: OVF_STORE ---------------------------------------------------
     def update_ovf_store(self, sd_id: str) -> None:
         svc = self.system_service.storage_domains_service().storage_domain_service(sd_id)

@@ -583,3 +583,14 @@ def diff_identities(old: VmIdentity, new: VmIdentity) -> List[str]:
     changes.extend(_diff_nics(old.nics, new.nics))
     changes.extend(_diff_snapshots(old.snapshots, new.snapshots))
     return changes
+
+
+def verified(text: str, item, where: str) -> str:
+    """``text`` if it is the OVF ``item`` (a Restorable) was stored as; otherwise a
+    ProviderError saying where the stored copy is corrupted. For providers' ``read_ovf``."""
+    from .errors import ProviderError
+
+    if ovf_hash(text) != item.ovf_hash:
+        raise ProviderError(f"the stored OVF of VM {item.name} in {where} is corrupted: "
+                            "hash mismatch")
+    return text

@@ -34,7 +34,7 @@ from urllib.parse import parse_qsl, urlencode, urlsplit
 from xml.sax.saxutils import escape, quoteattr
 
 ENGINE = "https://engine.example.com"
-EMPTY_PAGES_AFTER = 3                              # = capture.AHEAD, the most read ahead
+EMPTY_PAGES_AFTER = 5                              # = capture.AHEAD, the most read ahead
 API = "/ovirt-engine/api"
 SSO_TOKEN_PATH = "/ovirt-engine/sso/oauth/token"
 SSO_LOGOUT_PATH = "/ovirt-engine/services/sso-logout"

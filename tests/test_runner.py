@@ -238,9 +238,10 @@ def test_sigterm_during_a_run_abandons_that_run_and_keeps_the_previous_ones(tmp_
     assert "stopped by signal" in out and "abandoned" in out
     assert "localdb: run abandoned; the previous generation is unchanged" in out
     assert "stopped by SIGTERM after 1 run(s) (0 finished); exit code 0" in out
-    # it stopped after the VM it was reading: nothing was read past the pages already
-    # asked for ahead (capture.AHEAD beyond page 1), and nothing of the run was kept
-    assert pages[:2] == ["page 1", "page 2"]
+    # it stopped after the VM it was reading: nothing was read past the pages the workers
+    # had already asked for ahead (capture.AHEAD beyond page 1), and nothing of the run
+    # was kept
+    assert pages[0] == "page 1" and "page 2" in pages
     assert set(pages) <= {f"page {n}" for n in range(1, 2 + AHEAD)}
     assert catalog(tmp_path) == before                       # nothing of the stopped run
 

@@ -18,8 +18,8 @@ from pathlib import Path
 
 from ovirt_backup_plugin import hookimpl
 from ovirt_backup_plugin.errors import ProviderError
-from ovirt_backup_plugin.model import Restorable, RestoreResult
-from ovirt_backup_plugin.ovf import ovf_hash
+from ovirt_backup_plugin.model import Restorable
+from ovirt_backup_plugin.ovf import verified
 
 _runs = {}   # (provider name, run id) -> the manifest's VM entries written so far
 
@@ -105,15 +105,11 @@ def read_ovf(item, settings):
         text = path.read_bytes().decode("utf-8", "replace")   # bad bytes fail the hash check
     except OSError as e:
         raise ProviderError(f"cannot read the OVF of VM {item.name}: {e}") from e
-    if ovf_hash(text) != item.ovf_hash:
-        raise ProviderError(f"the OVF of VM {item.name} in {path} is corrupted: hash mismatch")
-    return text
+    return verified(text, item, str(path))
 
 
 @hookimpl
 def restore_vm(request, engine, settings):
-    if request.item.provider != settings.name:
-        return None
-    vm_id = engine.add_vm_from_ovf(read_ovf(request.item, settings), name=request.name,
-                                   cluster=request.cluster, regenerate_ids=request.regenerate_ids)
-    return RestoreResult(provider=settings.name, vm_id=vm_id, name=request.name)
+    if request.item.provider == settings.name:
+        return engine.restore_from_ovf(request, read_ovf(request.item, settings),
+                                       provider=settings.name)
