@@ -1,7 +1,9 @@
 """One backup run: read every VM's OVF from the engine once, hand it to every provider.
 
-The run streams: the engine is read page by page and each VM is written to the providers
-before the next page is parsed, so memory stays flat however many VMs the engine has.
+The run streams: the engine is read page by page (by worker processes, see
+:mod:`.capture`) and each page's VMs are written to the providers while the next pages are
+read, with a bounded number of pages in flight, so memory stays flat however many VMs the
+engine has.
 
 Failure policy (the host's, not the providers'):
 - a VM whose OVF the engine withholds or that does not parse is reported and skipped; its
@@ -94,7 +96,7 @@ def run_backup(engine: Engine, handles: List[ProviderHandle], *, system: str,
                workers: Optional[int] = None) -> BackupReport:
     """``should_stop`` is asked after each VM; when true the run is abandoned like a
     failed one (no provider keeps it) and the report is marked ``stopped``. ``workers``:
-    processes that parse OVFs beside this one (None: one per spare core; 0: none)."""
+    processes that read pages and parse OVFs (None: one per core; 0: none)."""
     scope = fetch_scope(handles, datacenter)
     run = new_run(system, engine.url, scope)
     report = BackupReport(run=run)

@@ -15,8 +15,8 @@
     providers = localdb, swift       ; enabled providers; empty = none (the noop provider)
     datacenter =                     ; default scope; empty = every data center
     state_dir = /var/lib/ovirt-backup
-    workers =                        ; processes parsing OVFs beside the main one (default:
-                                     ; one per spare core, at most 2; 0: parse in-process)
+    workers =                        ; processes reading pages and parsing OVFs (default:
+                                     ; one per core, at most 4; 0: all in one process)
 
     [provider:localdb]
     path = /var/lib/ovirt-backup/catalog.sqlite
@@ -66,7 +66,7 @@ class Config:
 
     @property
     def workers(self) -> Optional[int]:
-        """``[backup] workers``: processes parsing OVFs beside the main one (0: none)."""
+        """``[backup] workers``: processes reading pages and parsing OVFs (0: none)."""
         value = self.backup_options.get("workers")
         if value in (None, ""):
             return None
