@@ -83,13 +83,28 @@ def settings(swift_service, swift_container):
     return swift_service.settings(container=swift_container)
 
 
-class FakeEngine:
-    def __init__(self):
-        self.calls = []
+@pytest.fixture
+def engine(tmp_path):
+    """A replay engine that answers one ``POST /vms`` (the real SDK talks to it)."""
+    from ovirt_backup_plugin import synth
+    from ovirt_backup_plugin.engine import Engine, EngineSettings
+    from ovirt_backup_plugin.replay import ReplayEngine
 
-    def add_vm_from_ovf(self, ovf, *, name, cluster, regenerate_ids):
-        self.calls.append((ovf, name, cluster, regenerate_ids))
-        return "new-vm-id"
+    eng = synth.SyntheticEngine(seed=5)
+    dc = eng.add_datacenter("DC1")
+    eng.add_cluster("C2", dc)
+    eng.add_restore("alpha-copy", cluster="C2", vm_id="6d0f1c43-3c5c-4c2e-9d8e-000000000001")
+    with ReplayEngine([eng.write_cassette(tmp_path / "engine.yaml")]) as server:
+        with Engine(EngineSettings(url=server.url, password=server.password)) as adapter:
+            adapter.server = server
+            yield adapter
+
+
+def posted(engine):
+    from lxml import etree
+
+    return [etree.fromstring(r.body.encode()) for r in engine.server.received
+            if r.method == "POST" and r.path.endswith("/api/vms")]
 
 
 # --------------------------------------------------------------------------------------
@@ -158,27 +173,30 @@ def test_same_ovf_is_uploaded_once(swift_service, settings, swift_container):
     assert hook("read_ovf", item=item, settings=settings) == first.ovf
 
 
-def test_read_ovf_and_restore_vm(settings):
+def test_read_ovf_and_restore_vm(settings, engine):
     a = vm("alpha")
     backup(settings, [a])
     item = listed(settings)[0]
     assert hook("read_ovf", item=item, settings=settings) == a.ovf     # exact text, non-ASCII too
 
-    engine = FakeEngine()
     request = RestoreRequest(item=item, name="alpha-copy", cluster="C2", regenerate_ids=True)
     result = hook("restore_vm", request=request, engine=engine, settings=settings)
-    assert result == RestoreResult(provider="swift", vm_id="new-vm-id", name="alpha-copy")
-    assert engine.calls == [(a.ovf, "alpha-copy", "C2", True)]
+    assert result == RestoreResult(provider="swift", name="alpha-copy",
+                                   vm_id="6d0f1c43-3c5c-4c2e-9d8e-000000000001")
+    (body,) = posted(engine)
+    assert body.findtext("initialization/configuration/data") == a.ovf
+    assert (body.findtext("name"), body.findtext("cluster/name"),
+            body.findtext("initialization/regenerate_ids")) == ("alpha-copy", "C2", "true")
 
     other = Restorable(provider="localdb", vm_id=item.vm_id, name="alpha", generation="g",
                        ovf_hash=item.ovf_hash)
     assert hook("read_ovf", item=other, settings=settings) is None
     assert hook("restore_vm", request=RestoreRequest(item=other, name="x"), engine=engine,
                                settings=settings) is None
-    assert len(engine.calls) == 1
+    assert len(posted(engine)) == 1
 
 
-def test_corrupted_object_is_refused(swift_service, settings, swift_container):
+def test_corrupted_object_is_refused(swift_service, settings, swift_container, engine):
     a = vm("alpha")
     backup(settings, [a])
     item = listed(settings)[0]
@@ -187,14 +205,13 @@ def test_corrupted_object_is_refused(swift_service, settings, swift_container):
     conn.close()
     with pytest.raises(ProviderError) as e:
         hook("read_ovf", item=item, settings=settings)
-    assert str(e.value) == (f"stored OVF of VM alpha in container {swift_container} is corrupted: "
-                            "hash mismatch")
+    assert str(e.value) == (f"the stored OVF of VM alpha in container {swift_container} is "
+                            "corrupted: hash mismatch")
     assert not e.value.transient
-    engine = FakeEngine()
     with pytest.raises(ProviderError, match="corrupted"):
         hook("restore_vm", request=RestoreRequest(item=item, name="alpha"), engine=engine,
                             settings=settings)
-    assert engine.calls == []
+    assert posted(engine) == []
 
 
 def test_missing_blob_is_a_permanent_error(swift_service, settings, swift_container):
