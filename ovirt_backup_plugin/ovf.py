@@ -503,15 +503,16 @@ def _describe_disk(disk: Disk) -> str:
     return f"{disk.alias or disk.id} ({size}, {_show(disk.interface)}{extra}, id {disk.id})"
 
 
+def _added_removed(what: str, before: dict, after: dict, describe) -> Iterator[str]:
+    """"<what> added: …" and "<what> removed: …" lines of two keyed collections."""
+    yield from (f"{what} added: {describe(v)}" for k, v in after.items() if k not in before)
+    yield from (f"{what} removed: {describe(v)}" for k, v in before.items() if k not in after)
+
+
 def _diff_disks(old: Iterable[Disk], new: Iterable[Disk]) -> Iterator[str]:
     before = {d.id: d for d in old}
     after = {d.id: d for d in new}
-    for disk_id, disk in after.items():
-        if disk_id not in before:
-            yield f"disk added: {_describe_disk(disk)}"
-    for disk_id, disk in before.items():
-        if disk_id not in after:
-            yield f"disk removed: {_describe_disk(disk)}"
+    yield from _added_removed("disk", before, after, _describe_disk)
     for disk_id, a in before.items():
         b = after.get(disk_id)
         if b is None or a == b:
@@ -533,12 +534,7 @@ def _describe_nic(nic: Nic) -> str:
 def _diff_nics(old: Iterable[Nic], new: Iterable[Nic]) -> Iterator[str]:
     before = {n.name: n for n in old}
     after = {n.name: n for n in new}
-    for name, nic in after.items():
-        if name not in before:
-            yield f"NIC added: {_describe_nic(nic)}"
-    for name, nic in before.items():
-        if name not in after:
-            yield f"NIC removed: {_describe_nic(nic)}"
+    yield from _added_removed("NIC", before, after, _describe_nic)
     for name, a in before.items():
         b = after.get(name)
         if b is None or a == b:
@@ -552,12 +548,8 @@ def _diff_snapshots(old: Iterable[Snapshot], new: Iterable[Snapshot]) -> Iterato
     # The ACTIVE snapshot is the running configuration, not a user-visible snapshot.
     before = {s.id: s for s in old if s.type.upper() != "ACTIVE"}
     after = {s.id: s for s in new if s.type.upper() != "ACTIVE"}
-    for sid, snap in after.items():
-        if sid not in before:
-            yield f"snapshot added: {snap.description or sid} ({_show(snap.type)}, {_show(snap.date)})"
-    for sid, snap in before.items():
-        if sid not in after:
-            yield f"snapshot removed: {snap.description or sid} ({_show(snap.type)}, {_show(snap.date)})"
+    yield from _added_removed("snapshot", before, after, lambda snap: (
+        f"{snap.description or snap.id} ({_show(snap.type)}, {_show(snap.date)})"))
 
 
 def _template_label(identity: VmIdentity) -> str:
