@@ -23,7 +23,7 @@ from concurrent.futures import ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
 from typing import Iterator, List, Optional, Tuple
 
-from .engine import Engine, EngineVm, last_page
+from .engine import Engine, EngineVm, last_page, not_seen
 from .errors import OvfError
 from .model import VmIdentity
 from .ovf import ovf_hash, parse_ovf
@@ -65,39 +65,27 @@ def captured(engine: Engine, datacenter: Optional[str] = None, *,
     engine's order, each VM once. ``workers=0`` does everything in this process."""
     workers = default_workers() if workers is None else workers
     engine.check_scope(datacenter)
-    seen = set()
-    first = engine.fetch_page(datacenter, 1)
-    fresh = _fresh(first, seen)
-    yield from ((vm, capture_one(vm.ovf)) for vm in fresh)
-    if last_page(first, fresh, engine.settings.page_size):
-        return
-    page = 2
+    seen: set = set()
+    page = 1
     if workers > 0:
+        first = engine.fetch_page(datacenter, 1)     # a one-page engine needs no worker
+        fresh = not_seen(first, seen)
+        yield from ((vm, capture_one(vm.ovf)) for vm in fresh)
+        if last_page(first, fresh, engine.settings.page_size):
+            return
         try:
-            for page, pairs in _pooled(engine, datacenter, workers):
-                fresh_pairs = [(vm, c) for vm, c in pairs if vm.id not in seen]
-                seen.update(vm.id for vm, _ in fresh_pairs)
+            for pairs in _pooled(engine, datacenter, workers):
+                fresh_pairs = not_seen(pairs, seen, vm_of=lambda pair: pair[0])
                 yield from fresh_pairs
-                if not fresh_pairs:        # the engine repeats itself: the end
+                if not fresh_pairs:                  # the engine repeats itself: the end
                     return
             return
         except _PoolFailed as failed:
             log.warning("the worker processes failed (%s); reading on in this process from "
                         "page %d", failed.cause, failed.page)
             page = failed.page
-    while True:                            # in this process
-        vms = engine.fetch_page(datacenter, page)
-        fresh = _fresh(vms, seen)
-        yield from ((vm, capture_one(vm.ovf)) for vm in fresh)
-        if last_page(vms, fresh, engine.settings.page_size):
-            return
-        page += 1
-
-
-def _fresh(vms: List[EngineVm], seen: set) -> List[EngineVm]:
-    fresh = [vm for vm in vms if vm.id not in seen]
-    seen.update(vm.id for vm in fresh)
-    return fresh
+    for vm in engine.iter_vms(datacenter, start=page, seen=seen):
+        yield vm, capture_one(vm.ovf)
 
 
 class _PoolFailed(Exception):
@@ -107,7 +95,7 @@ class _PoolFailed(Exception):
 
 
 def _pooled(engine: Engine, datacenter: Optional[str], workers: int):
-    """``(page number, [(vm, captured)])`` from page 2 on, read by worker processes."""
+    """``[(vm, captured)]`` of each page from page 2 on, in order, read by workers."""
     size = engine.settings.page_size
     log.info("reading pages and parsing OVFs in %d worker process(es)", workers)
     pool = ProcessPoolExecutor(workers, mp_context=_context(), initializer=_start_worker,
@@ -124,7 +112,7 @@ def _pooled(engine: Engine, datacenter: Optional[str], workers: int):
             except (BrokenProcessPool, OSError) as e:
                 raise _PoolFailed(e, number) from e
             pending.popleft()
-            yield number, vms
+            yield vms
             if len(vms) < size or not vms:  # the last page: stop asking
                 for _, later in pending:
                     later.cancel()

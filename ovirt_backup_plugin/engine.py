@@ -262,25 +262,25 @@ class Engine:
                           "(is it initialized and up?)")
 
     # -- VM configurations -----------------------------------------------------------
-    def iter_vms(self, datacenter: Optional[str] = None) -> Iterator[EngineVm]:
-        """Every VM with its OVF, page by page (``GET /vms?all_content=true``).
+    def iter_vms(self, datacenter: Optional[str] = None, *, start: int = 1,
+                 seen: Optional[set] = None) -> Iterator[EngineVm]:
+        """Every VM with its OVF, page by page (``GET /vms?all_content=true``), from page
+        ``start`` on, each VM once (``seen``: ids already given out).
 
         The engine silently leaves a VM's OVF out while the VM or one of its disks is
         locked; such a VM is fetched once more on its own. If the OVF is still missing the
         VM is yielded with ``ovf=None`` for the caller to report.
         """
         self.check_scope(datacenter)
-        seen = set()
-        page = 1
+        seen = set() if seen is None else seen
+        page = start
         while True:
             vms = self.fetch_page(datacenter, page)
-            fresh = [vm for vm in vms if vm.id not in seen]
-            seen.update(vm.id for vm in fresh)
+            fresh = not_seen(vms, seen)
             yield from fresh
-            if not last_page(vms, fresh, self.settings.page_size):
-                page += 1
-                continue
-            return
+            if last_page(vms, fresh, self.settings.page_size):
+                return
+            page += 1
 
     def check_scope(self, datacenter: Optional[str]) -> None:
         if datacenter is not None:
@@ -487,6 +487,13 @@ class Engine:
 
 
 # -- helpers ---------------------------------------------------------------------------
+def not_seen(items: list, seen: set, vm_of=lambda item: item) -> list:
+    """The items whose VM id is not in ``seen`` yet; ``seen`` learns them."""
+    fresh = [item for item in items if vm_of(item).id not in seen]
+    seen.update(vm_of(item).id for item in fresh)
+    return fresh
+
+
 def last_page(vms: list, fresh: list, size: int) -> bool:
     """A page shorter than asked, or one with no VM not seen before, is the last."""
     return len(vms) < size or not fresh
