@@ -105,7 +105,7 @@ def list_restorable(engine, settings, datacenter):
                 continue
             for kind in ("template", "vm"):
                 for entity in engine.unregistered(sd.id, kind):
-                    found.setdefault((kind, entity.id), Restorable(
+                    found.setdefault((kind, entity.id), Restorable(registers=True, 
                         provider=settings.name, vm_id=entity.id, name=entity.name or entity.id,
                         kind=kind, generation=f"ovf_store:{sd.name}", datacenter=dc,
                         location=sd.id, identity=_identity(entity, kind)))

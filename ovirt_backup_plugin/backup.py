@@ -22,7 +22,7 @@ from dataclasses import dataclass, field
 from typing import Callable, Dict, List, Optional
 
 from .engine import Engine
-from .errors import BackupError, OvfError
+from .errors import BackupError
 from .host import ProviderHandle, as_messages
 from .model import BackupOutcome, Run, VmBackup, utcnow
 from .capture import Captured, captured

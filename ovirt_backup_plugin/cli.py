@@ -15,7 +15,7 @@ import sys
 from typing import List, Optional
 
 from . import __version__, runner
-from .backup import EXIT_FAILED, run_backup
+from .backup import EXIT_FAILED
 from .config import Config, load_config
 from .engine import Engine
 from .errors import BackupError

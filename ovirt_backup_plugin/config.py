@@ -32,7 +32,7 @@ from __future__ import annotations
 import configparser
 import os
 import urllib.parse
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Dict, List, Mapping, Optional
 
@@ -81,8 +81,6 @@ class Config:
         return ProviderSettings(name=name, options=options, datacenter=scope,
                                 system=self.system, state_dir=self.state_dir)
 
-    def with_engine(self, engine: EngineSettings) -> "Config":
-        return replace(self, engine=engine)
 
 
 def load_config(path: Optional[str] = None, *, insecure: bool = False,

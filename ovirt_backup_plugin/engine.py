@@ -13,9 +13,14 @@ import logging
 import re
 import time
 from dataclasses import dataclass
-from typing import Callable, Dict, Iterator, List, Optional, Tuple, TypeVar
+from typing import TYPE_CHECKING, Callable, Dict, Iterator, List, Optional, Tuple, TypeVar
 
 from .errors import ConfigError, ConflictError, EngineError
+
+if TYPE_CHECKING:  # pragma: no cover - typing only
+    import datetime
+
+    from .model import EngineIdentity
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -23,6 +28,7 @@ T = TypeVar("T")
 #: AuditLogType.USER_UPDATE_OVF_STORE: "OVF_STORE for domain X was updated by U.", logged
 #: once a forced OVF_STORE update has been written (after the REST call returned).
 OVF_STORE_UPDATED_EVENT = 199
+EVENT_ORIGIN = "ovirt-backup"            # the origin of the events this product posts
 
 
 @dataclass(frozen=True)
@@ -134,10 +140,6 @@ class Engine:
                 raise EngineError(f"cannot set up the connection to {s.url}: {e}") from None
         return self._connection
 
-    @property
-    def connected(self) -> bool:
-        return self._connection is not None
-
     def close(self) -> None:
         if self._connection is not None:
             conn, self._connection = self._connection, None
@@ -240,11 +242,6 @@ class Engine:
         self.datacenters()
         dc = self._datacenters.get(cluster.datacenter_id)
         return dc.name if dc else ""
-
-    def cluster_name(self, cluster_id: str) -> str:
-        self.clusters()
-        cluster = self._clusters.get(cluster_id)
-        return cluster.name if cluster else ""
 
     def storage_domains(self, datacenter: str) -> List[StorageDomain]:
         dc = self.datacenter(datacenter)
@@ -437,7 +434,7 @@ class Engine:
         """Post to the engine's audit log (Events tab), like engine-backup does."""
         from ovirtsdk4 import types
 
-        event = types.Event(description=description, origin="ovirt-backup",
+        event = types.Event(description=description, origin=EVENT_ORIGIN,
                             custom_id=int(time.time() * 1000) % 2_000_000_000,
                             severity=types.LogSeverity(severity))
         self.call("posting an event", lambda: self.system_service.events_service().add(event),

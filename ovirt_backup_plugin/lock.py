@@ -77,10 +77,6 @@ class RunLock:
     def what(self) -> str:
         return f"another {self.kind or 'backup'} of {self.system}"
 
-    @property
-    def held(self) -> bool:
-        return self._fd is not None
-
     def holder(self) -> dict:
         """What the current holder recorded in the file ({} when unreadable)."""
         try:

@@ -203,6 +203,8 @@ class Restorable:
     kind: str = "vm"
     location: str = ""                     # provider-specific key (object name, storage domain id)
     identity: Optional[VmIdentity] = None
+    registers: bool = False                # restored by registering what a storage domain
+                                           # holds (ids and disks as they are), not from an OVF
 
     def to_dict(self) -> dict:
         return {

@@ -40,7 +40,7 @@ PROBLEM, NOTE = "problem", "note"
 def restores_by_registering(item: Restorable) -> bool:
     """True when the item comes back by registering it from a storage domain (``msd``),
     not by ``POST /vms`` with its OVF: ids and disks stay as the domain holds them."""
-    return item.provider == "msd"
+    return item.registers
 
 
 def needed_template(item: Restorable) -> str:

@@ -14,7 +14,7 @@ from __future__ import annotations
 import importlib
 from dataclasses import dataclass
 from importlib import metadata
-from typing import Callable, Dict, Iterable, List, Optional
+from typing import Callable, Dict, Iterable, Optional
 
 import pluggy
 
@@ -105,10 +105,6 @@ def _register(pm: pluggy.PluginManager, name: str, load: Callable[[], object], d
         pm.register(plugin, name=name)
     except (ValueError, pluggy.PluginValidationError) as e:
         raise ConfigError(f'provider "{name}" (from {dist}) is invalid: {e}') from e
-
-
-def enabled_names(pm: pluggy.PluginManager) -> List[str]:
-    return [name for name, plugin in pm.list_name_plugin() if plugin is not None]
 
 
 def _dist_name(ep) -> str:

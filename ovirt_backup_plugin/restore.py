@@ -136,7 +136,7 @@ def restore(items: Sequence[Restorable], handles: Dict[str, ProviderHandle], eng
             echo(f"  SKIPPED {item.name}: {missing}")
             continue
         disks = item.identity.disks if item.identity else ()
-        if disks and item.provider != "msd":
+        if disks and not item.registers:
             aliases = ", ".join(d.alias or d.id for d in disks)
             echo(f"  note: its OVF references {len(disks)} disk(s) ({aliases}); the engine "
                  "re-attaches only disks that still exist on its storage, it never creates or "

@@ -40,7 +40,6 @@ from __future__ import annotations
 import argparse
 import datetime as dt
 import logging
-import re
 import signal
 import socket
 import threading
@@ -57,7 +56,6 @@ log = logging.getLogger(__name__)
 
 SHORT_INTERVAL = 60.0                      # below this the runner warns
 DEFAULT_WAIT_TIMEOUT = 3600.0
-EVENT_ORIGIN = "ovirt-backup"
 EVENT_MAX = 800                            # characters of an event description
 SEVERITY = {EXIT_OK: "normal", EXIT_PARTIAL: "warning", EXIT_FAILED: "error"}
 

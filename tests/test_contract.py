@@ -6,7 +6,6 @@
 import contextlib
 import os
 import subprocess
-import uuid
 import zlib
 
 import pytest

@@ -4,7 +4,6 @@ import json
 import pytest
 
 from ovirt_backup_plugin import synth
-from ovirt_backup_plugin.cli import main
 from ovirt_backup_plugin.replay import ReplayEngine
 from tests.test_spine import cli, write_config
 

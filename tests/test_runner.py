@@ -4,7 +4,6 @@ Everything goes through the CLI, the real SDK over HTTP to a replay engine, and 
 provider (a real SQLite catalog). Long-running commands run as subprocesses and are
 stopped with real signals; waits are bounded by deadlines, never asserted on.
 """
-import json
 import os
 import signal
 import socket
