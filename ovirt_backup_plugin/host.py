@@ -65,9 +65,7 @@ class ProviderHandle:
                 result = self._caller(hook)(settings=self.settings, **kwargs)
                 if getattr(self.pm.hook, hook).spec.opts.get("firstresult"):
                     return result
-                if hook == "list_restorable":
-                    return [item for sub in result for item in (sub or [])]
-                return result[0] if result else None
+                return result[0] if result else None   # one provider: one result
             except ProviderError as e:
                 if not e.transient or attempt == attempts:
                     raise ProviderError(f"{self.name}: {e}", transient=e.transient) from e
