@@ -131,10 +131,14 @@ def list_restorable(settings, datacenter):
         raise ProviderError(f"cannot read the catalog {catalog_path(settings)}: {e}") from e
     finally:
         db.close()
+    identities = {}              # an unchanged VM shares one blob across generations
+    for r in rows:
+        if r[5] not in identities:
+            identities[r[5]] = VmIdentity.from_dict(json.loads(r[8]))
     return [Restorable(provider=settings.name, vm_id=r[0], name=r[1], kind=r[2],
                        datacenter=r[3] or "", cluster=r[4] or "", ovf_hash=r[5],
                        generation=r[6], taken_at=dt.datetime.fromisoformat(r[7]),
-                       location=r[5], identity=VmIdentity.from_dict(json.loads(r[8])))
+                       location=r[5], identity=identities[r[5]])
             for r in rows]
 
 
