@@ -45,16 +45,8 @@ READY_TIMEOUT=${SAIO_READY_TIMEOUT:-60}
 ETC=$DIR/etc LOG=$DIR/log RUN=$DIR/run CACHE=$DIR/cache
 
 # --- 1. refuse early: a live instance in DIR, bad or busy ports ---------------------------
-# A pid file holds "PID STARTTIME"; a PID counts only if its start time still matches and it
-# is not a zombie (servers stay <defunct> until PID 1 reaps them).
-alive() {  # alive PIDFILE
-  local pid start stat rest
-  read -r pid start <"$1" 2>/dev/null || return 1
-  { stat=$(< "/proc/$pid/stat"); } 2>/dev/null || return 1
-  rest=${stat##*) }
-  set -- $rest
-  [ "$1" != Z ] && [ "${20}" = "$start" ]
-}
+# shellcheck source=saio-lib.sh
+. "$(dirname "${BASH_SOURCE[0]}")/saio-lib.sh"   # alive PIDFILE
 mkdir -p "$RUN"
 for f in "$RUN"/*.pid; do
   [ -e "$f" ] || continue

@@ -14,16 +14,8 @@ DIR=$(cd "$1" && pwd)
 RUN=$DIR/run
 DATA=${SAIO_DATA_DIR:-$DIR/data}
 
-# alive PIDFILE: the recorded PID still runs the process we started, and is not a zombie
-# (servers stay <defunct> until PID 1 reaps them, ~2 s; they are stopped all the same).
-alive() {
-  local pid start stat rest
-  read -r pid start <"$1" 2>/dev/null || return 1
-  { stat=$(< "/proc/$pid/stat"); } 2>/dev/null || return 1
-  rest=${stat##*) }
-  set -- $rest
-  [ "$1" != Z ] && [ "${20}" = "$start" ]
-}
+# shellcheck source=saio-lib.sh
+. "$(dirname "${BASH_SOURCE[0]}")/saio-lib.sh"   # alive PIDFILE
 
 pidfiles=()
 for f in "$RUN"/*.pid; do
