@@ -1,44 +1,62 @@
 """debug: records every hook call and every OVF in a directory, for developers.
 
-Hidden from ``ovirt-backup providers`` unless ``--all`` is given. Settings:
-    path   the directory (default ``<state_dir>/debug``)
+Hidden from ``ovirt-backup providers`` unless ``--all`` is given. Settings: ``path`` (the
+directory, default ``<state_dir>/debug``).
 
-Layout: ``calls.log`` (one readable line per hook call, with its arguments summarised) and
-``<run id>/<vm name>_<vm id>.ovf`` (each OVF exactly as received). It lists nothing, so
-nothing is ever restored from it.
+Layout: ``calls.log`` (one readable line per hook call, its arguments summarised) and
+``<run id>/<vm name>_<vm id>.ovf`` (each OVF exactly as received). File names are made
+safe and bounded: the VM name keeps letters, digits, ``.``, ``_`` and ``-`` (anything else,
+control characters and separators included, becomes ``_``) and at most 100 characters of
+it; the VM id keeps the names unique. It keeps nothing restorable.
 """
 import datetime as dt
 import re
 from pathlib import Path
 
 from ovirt_backup_plugin import hookimpl
+from ovirt_backup_plugin.model import KEEPS_NOTHING, Option, ProviderDeclaration
+
+NAME_CHARS = 100        # of the VM name in a file name; with the id, far below NAME_MAX
+
+
+@hookimpl
+def declare_provider():
+    return ProviderDeclaration(
+        keeps=KEEPS_NOTHING, description="records hook calls and OVFs (for developers)",
+        options=(Option("path", "path", help="the directory (default <state_dir>/debug)"),))
 
 
 def _dir(settings) -> Path:
-    path = Path(settings.get("path") or Path(settings.state_dir) / "debug").expanduser()
+    path = Path(settings.get("path") or Path(settings.state_dir) / "debug")
     path.mkdir(parents=True, exist_ok=True)
     return path
 
 
 def _log(settings, hook, **fields):
-    line = " ".join(f"{k}={v}" for k, v in fields.items())
+    line = " ".join(f"{k}={v!r}" if isinstance(v, str) else f"{k}={v}"
+                    for k, v in fields.items())
     with open(_dir(settings) / "calls.log", "a", encoding="utf-8") as f:
         f.write(f"{dt.datetime.now().isoformat(timespec='seconds')} {hook} {line}\n")
 
 
+def file_name(name: str, vm_id: str) -> str:
+    """``<safe name>_<id>.ovf``: no separator or control character, bounded, unique by id."""
+    safe = re.sub(r"[^\w.-]", "_", name, flags=re.ASCII).lstrip(".")[:NAME_CHARS] or "vm"
+    return f"{safe}_{re.sub(r'[^0-9A-Za-z-]', '_', vm_id)[:64]}.ovf"
+
+
 @hookimpl
-def before_backup(run, settings):
+def before_backup(run, settings, note):
     _log(settings, "before_backup", run=run.id, system=run.system, scope=run.datacenter or "all")
-    return f"recording hook calls in {_dir(settings)}"
+    note(f"recording hook calls in {_dir(settings)}")
 
 
 @hookimpl
 def write_ovf(run, vm, settings):
-    name = re.sub(r"[^\w.-]", "_", vm.identity.name)
-    target = _dir(settings) / run.id / f"{name}_{vm.identity.id}.ovf"
+    target = _dir(settings) / run.id / file_name(vm.name, vm.vm_id)
     target.parent.mkdir(exist_ok=True)
-    target.write_text(vm.ovf, encoding="utf-8")
-    _log(settings, "write_ovf", run=run.id, vm=vm.identity.name, id=vm.identity.id,
+    target.write_text(vm.ovf, encoding="utf-8", errors="surrogateescape")
+    _log(settings, "write_ovf", run=run.id, vm=vm.name, id=vm.vm_id,
          datacenter=vm.datacenter, hash=vm.ovf_hash[:12], bytes=len(vm.ovf))
     return True
 
@@ -46,10 +64,4 @@ def write_ovf(run, vm, settings):
 @hookimpl
 def after_backup(run, settings, outcome):
     _log(settings, "after_backup", run=run.id, ok=outcome.ok, written=outcome.written,
-         reason=repr(outcome.reason))
-
-
-@hookimpl
-def list_restorable(settings, datacenter):
-    _log(settings, "list_restorable", datacenter=datacenter or "all")
-    return []
+         reason=outcome.reason)

@@ -1,41 +1,58 @@
-"""msd: the data center's master storage domain and its OVF_STORE, kept by the engine itself.
+"""msd: each data center's master storage domain and its OVF_STORE, kept by the engine itself.
 
 Only the engine writes OVF_STORE (every OvfUpdateIntervalInMinutes, 60 by default), so this
-provider stores nothing of its own. On backup it forces an OVF_STORE update on the master
-domain of each data center in scope, once per run, and reports when the engine confirmed
-the write: REST has no "Last Updated" (the OVF_STORE disks' REST description is the plain
-label; the JSON stamp lives on storage) and ``updateovfstore`` answers before the write, so
-the confirmation is the engine's USER_UPDATE_OVF_STORE audit event (199) newer than the one
-seen before the update. It lists the VMs and templates a data
-domain brought that the engine has not registered (a domain attached from another engine)
-and restores them by registering them (templates first: the host sorts them first), then
-renames a VM when another name is asked.
+provider stores nothing of its own. When a run has captured every VM it forces an OVF_STORE
+update on the master domain of each data center in scope, each data center on its own:
 
-Settings (``[provider:msd]``):
-    datacenter     only this data center (default: all)
-    retries        attempts after "OVF data is currently being updated" (409), default 2
-    retry_delay    seconds before the first retry, doubled each time (default 0.5)
-    busy_wait      seconds a 409 waits at least before the next attempt (default 10: the
-                   engine is writing that OVF_STORE right now)
-    confirm_timeout  seconds to wait for the engine's confirmation event (default 120; the
-                   run reports "not confirmed" after that, it does not fail)
-    confirm_poll   seconds between two looks for it (default 5)
+* a data center without storage (uninitialized) or without an active master domain is
+  skipped with a note; one that fails does not stop the others; the report says per data
+  center what happened;
+* a 409 is read: "OVF data is currently being updated" / "Related operation is currently in
+  progress" means another update is running, which is transient (the host retries the whole
+  step after ``busy_wait``, and the data centers already done are not forced again); any
+  other 409 ("... must be an active data domain") is permanent and reported at once;
+* the engine confirms a write with its USER_UPDATE_OVF_STORE audit event (199): REST has no
+  "Last Updated" and ``updateovfstore`` answers before the write. The event seen before the
+  update is the baseline; reading it may fail, and never stops the update itself.
 
-A retry of ``before_backup`` (the host's, after a 409) does not force again the data
-centers this run has already updated: it goes on with the one that was busy.
+It lists the VMs and templates a data domain brought that the engine has not registered (a
+domain attached from another engine) and restores them by registering them (templates
+first: the host sorts them first), then renames a VM when another name is asked. It
+registers what it lists as it is: no copies with new ids, and templates keep their name.
 
-It registers what it lists as it is: no copies with new ids, and templates keep their name
-(the engine adapter renames VMs only).
+Settings (``[provider:msd]``): ``busy_wait`` (seconds a busy OVF_STORE is given before the
+next attempt, default 10), ``confirm_timeout`` (seconds to wait for the confirmation event,
+default 120; the run says "not confirmed" after that, it does not fail) and
+``confirm_poll`` (seconds between two looks, default 5).
 """
+import datetime as dt
+import logging
+import time
+from dataclasses import dataclass, field
+
 from ovirt_backup_plugin import hookimpl
-from ovirt_backup_plugin.errors import ConfigError, ConflictError, ProviderError
-from ovirt_backup_plugin.model import Restorable, RestoreResult, VmIdentity
+from ovirt_backup_plugin.errors import ConflictError, EngineError, ProviderError
+from ovirt_backup_plugin.model import (KEEPS_ENGINE, Option, ProviderDeclaration, Restorable,
+                                       RestoreResult, VmIdentity)
 
-BUSY_WAIT = 10.0   # seconds to give a running OVF_STORE update before asking again
+log = logging.getLogger(__name__)
 
-# The run in progress and the messages of the data centers it has already updated, so a
-# retried before_backup goes on where the 409 stopped it. One run at a time is kept.
-_progress = {"run": None, "done": {}, "baselines": {}}
+#: 409 details that mean "an OVF_STORE update is running now": worth another try.
+BUSY_WORDS = ("currently being updated", "currently in progress", "try again later")
+#: Data-center statuses without usable storage.
+NO_STORAGE = ("uninitialized", "not_operational")
+
+
+@hookimpl
+def declare_provider():
+    return ProviderDeclaration(
+        keeps=KEEPS_ENGINE, description="the OVF_STORE of each data center's master domain",
+        options=(Option("busy_wait", "duration", 10.0,
+                        help="seconds a busy OVF_STORE is given before the next attempt"),
+                 Option("confirm_timeout", "duration", 120.0,
+                        help="seconds to wait for the engine's confirmation event"),
+                 Option("confirm_poll", "duration", 5.0,
+                        help="seconds between two looks for it")))
 
 
 def _datacenters(engine, settings, datacenter=None):
@@ -43,73 +60,129 @@ def _datacenters(engine, settings, datacenter=None):
     return [scope] if scope else [dc.name for dc in engine.datacenters()]
 
 
-def _busy_wait(settings) -> float:
-    value = settings.get("busy_wait", str(BUSY_WAIT))
-    try:
-        wait = float(value)
-    except ValueError:
-        wait = -1.0
-    if wait < 0:
-        raise ConfigError(f"[provider:{settings.name}] busy_wait = {value!r}: give seconds "
-                          "(a number, 0 or more)")
-    return wait
+@dataclass
+class _Run:
+    """The data centers of this run, and what happened to each so far."""
+
+    datacenters: list
+    done: dict = field(default_factory=dict)       # dc -> the report line (ok or skipped)
+    failed: dict = field(default_factory=dict)     # dc -> why it failed for good
 
 
 @hookimpl
 def before_backup(run, engine, settings):
-    busy_wait = _busy_wait(settings)
-    if _progress["run"] != run.id:
-        _progress.update(run=run.id, done={}, baselines={})
-    done, baselines = _progress["done"], _progress["baselines"]
-    for dc in _datacenters(engine, settings, run.datacenter):
-        if dc in done:
+    return _Run(_datacenters(engine, settings, run.datacenter))
+
+
+@hookimpl
+def after_backup(run, state, engine, settings, outcome, note):
+    if not outcome.ok:
+        note("run abandoned: no OVF_STORE update forced")
+        return
+    busy = []
+    for dc in state.datacenters:
+        if dc in state.done or dc in state.failed:
             continue
-        master = engine.master_domain(dc)
-        if dc not in baselines:                      # once per run, not per attempt
-            baselines[dc] = engine.ovf_store_confirmations(master.name)
         try:
-            engine.update_ovf_store(master.id)
-        except ConflictError as e:
-            raise ProviderError(f"OVF_STORE of data center {dc} (master domain {master.name}) "
-                                f"is busy: {e}", transient=True, retry_after=busy_wait) from e
-        when = _confirmed(engine, master.name, baselines[dc], settings)
-        done[dc] = (f"OVF_STORE of data center {dc} on master domain {master.name} updated; "
-                    + (f"confirmed by the engine at {when:%Y-%m-%d %H:%M:%S} UTC" if when else
-                       "not confirmed by the engine yet (last updated unknown)"))
-    return list(done.values())
+            line = _force(engine, dc, settings)
+        except _Busy as e:
+            busy.append(f"data center {dc}: {e}")
+            continue
+        except (EngineError, ProviderError) as e:
+            state.failed[dc] = str(e)
+            note(f"OVF_STORE of data center {dc} NOT updated: {e}")
+            continue
+        state.done[dc] = line
+        note(line)
+    if busy:
+        raise ProviderError("OVF_STORE busy, retried later: " + "; ".join(busy),
+                            transient=True, retry_after=float(settings.get("busy_wait", 10.0)))
+    if state.failed:
+        raise ProviderError("OVF_STORE not updated in " + ", ".join(
+            f"data center {dc} ({why})" for dc, why in state.failed.items()))
+
+
+class _Busy(Exception):
+    """An OVF_STORE update is running on the engine right now."""
+
+
+def _force(engine, dc_name, settings) -> str:
+    """Force one data center's master OVF_STORE; the line for the run report."""
+    dc = engine.datacenter(dc_name)
+    if dc.status in NO_STORAGE:
+        return f"data center {dc_name} skipped: it is {dc.status} (no storage to update)"
+    domains = engine.storage_domains(dc_name)
+    master = next((sd for sd in domains if sd.master), None)
+    if master is None:
+        return (f"data center {dc_name} skipped: it has no master storage domain "
+                f"({len(domains)} storage domain(s); is it initialized?)")
+    if master.status not in ("active", ""):
+        return (f"data center {dc_name} skipped: its master domain {master.name} is "
+                f"{master.status}, not active")
+    try:
+        baseline = engine.ovf_store_confirmations(master.name)
+    except EngineError as e:          # the confirmation read never blocks the update
+        log.info("cannot read the OVF_STORE events of %s before the update: %s", master.name, e)
+        baseline = None
+    try:
+        engine.update_ovf_store(master.id)
+    except ConflictError as e:
+        if any(word in str(e).lower() for word in BUSY_WORDS):
+            raise _Busy(f"master domain {master.name}: {e}") from e
+        raise ProviderError(f"master domain {master.name} refused the update: {e}") from e
+    when = _confirmed(engine, master.name, baseline, settings)
+    return (f"OVF_STORE of data center {dc_name} on master domain {master.name} updated; "
+            + (f"confirmed by the engine at {when:%Y-%m-%d %H:%M:%S} UTC" if when else
+               "not confirmed by the engine yet (last updated unknown)"))
 
 
 def _confirmed(engine, sd_name, baseline, settings):
     """The time of a USER_UPDATE_OVF_STORE event newer than ``baseline``, polled for
-    ``confirm_timeout`` seconds (default 120) every ``confirm_poll`` (default 5)."""
-    import datetime as dt
-    import time
-
-    last = baseline[0][0] if baseline else -1
-    deadline = time.monotonic() + float(settings.get("confirm_timeout", "120"))
+    ``confirm_timeout`` seconds every ``confirm_poll``; None when none came (or the
+    baseline could not be read: then a newer event cannot be told from an older one)."""
+    if baseline is None:
+        return None
+    last = baseline[0].index if baseline else -1
+    deadline = time.monotonic() + float(settings.get("confirm_timeout", 120.0))
     while True:
-        events = engine.ovf_store_confirmations(sd_name)
-        if events and events[0][0] > last:
-            return events[0][1].astimezone(dt.timezone.utc)
+        try:
+            events = engine.ovf_store_confirmations(sd_name)
+        except EngineError as e:
+            log.info("cannot read the OVF_STORE events of %s: %s", sd_name, e)
+            return None
+        if events and events[0].index > last and events[0].time is not None:
+            return events[0].time.astimezone(dt.timezone.utc)
         if time.monotonic() >= deadline:
             return None
-        time.sleep(float(settings.get("confirm_poll", "5")))
+        time.sleep(float(settings.get("confirm_poll", 5.0)))
 
 
 @hookimpl
-def list_restorable(engine, settings, datacenter):
+def list_restorable(query, engine, settings):
     found = {}
-    for dc in _datacenters(engine, settings, datacenter):
-        for sd in engine.storage_domains(dc):
-            if sd.type != "data":
+    problems = []
+    for dc_name in _datacenters(engine, settings, query.datacenter):
+        try:
+            dc = engine.datacenter(dc_name)
+            if dc.status in NO_STORAGE:
                 continue
-            for kind in ("template", "vm"):
-                for entity in engine.unregistered(sd.id, kind):
-                    found.setdefault((kind, entity.id), Restorable(registers=True, 
-                        provider=settings.name, vm_id=entity.id, name=entity.name or entity.id,
-                        kind=kind, generation=f"ovf_store:{sd.name}", datacenter=dc,
-                        location=sd.id, identity=_identity(entity, kind)))
-    return list(found.values())
+            for sd in engine.storage_domains(dc_name):
+                if sd.type != "data":
+                    continue
+                for kind in ("template", "vm"):
+                    for entity in engine.unregistered(sd.id, kind):
+                        found.setdefault((kind, entity.id), Restorable(
+                            provider=settings.name, vm_id=entity.id,
+                            name=entity.name or entity.id, kind=kind,
+                            generation=f"ovf_store:{sd.name}", datacenter=dc_name,
+                            location=sd.id, identity=_identity(entity, kind), registers=True))
+        except EngineError as e:      # one data center's trouble does not hide the others
+            problems.append(f"data center {dc_name}: {e}")
+    if problems and not found:
+        raise ProviderError("cannot list unregistered VMs: " + "; ".join(problems))
+    for problem in problems:
+        log.warning("msd: %s", problem)
+    return query.answer(list(found.values()))
 
 
 def _identity(entity, kind):
@@ -123,8 +196,6 @@ def _identity(entity, kind):
 @hookimpl
 def restore_vm(request, engine, settings):
     item = request.item
-    if item.provider != settings.name:
-        return None
     domain = item.generation.split(":", 1)[-1] or item.location
     if request.regenerate_ids:
         raise ProviderError(

@@ -11,165 +11,129 @@ import argparse
 import datetime as dt
 import json
 import logging
+import os
 import sys
-from typing import List, Optional
+from typing import Callable, Dict, List, Optional
 
-from . import __version__, runner
-from .backup import EXIT_FAILED
-from .config import Config, load_config
-from .engine import Engine
+from . import __version__
+from .backup import runner
+from .backup.lock import RunLock
+from .backup.run import EXIT_FAILED
+from .demo import run_demo
 from .errors import BackupError
-from .host import provider_handles
-from .plugins import get_plugin_manager, installed_providers
-from .restore import Listing, gather, restore, select
+from .host import Config, Session, load_config
+from .host.plugins import check_provider, get_plugin_manager, installed_providers
+from .model import Query, Restorable, VnicProfileMapping
+from .output import echo, print_listing, table, warn
+from .restore.history import history
+from .restore.listing import gather, select
+from .restore.picker import pick
+from .restore.plan import make_plan, print_plan
+from .restore.restore import RestoreOptions, restore
+from .stores.ownership import attach
+from .stores.retention import prune
+from .testing.record import record_command
 
 log = logging.getLogger("ovirt_backup_plugin")
 
 
-class Session:
-    """What one command needs: settings, plugin manager, provider handles, engine."""
-
-    def __init__(self, config: Config):
-        self.config = config
-        self.pm = get_plugin_manager(config.providers)
-        self.handles = provider_handles(self.pm, config)
-        self.engine = Engine(config.engine)
-
-    def close(self) -> None:
-        self.engine.close()
-
-
-def echo(text: str = "") -> None:
-    print(text, flush=True)
-
-
 # -- commands --------------------------------------------------------------------------
-def cmd_backup(args, session: Session) -> int:
+def cmd_backup(args: argparse.Namespace, session: Session) -> int:
     report = runner.guarded_backup(session, datacenter=args.datacenter, wait=args.wait,
                                    wait_timeout=args.wait_timeout, echo=echo)
     for line in report.skipped:
-        print(f"warning: skipped {line}", file=sys.stderr)
+        warn(f"warning: skipped {line}")
     return report.exit_code
 
 
-def cmd_list(args, session: Session) -> int:
-    listing = gather(session.handles, session.engine, args.datacenter)
+def _query(args: argparse.Namespace, *, every: bool = False) -> Query:
+    return Query(vms=tuple(getattr(args, "vms", ()) or ()), datacenter=args.datacenter,
+                 cluster=getattr(args, "cluster_filter", None),
+                 at=_parse_time(args.at) if getattr(args, "at", None) else None,
+                 generation=getattr(args, "generation", None), every=every,
+                 limit=getattr(args, "limit", None))
+
+
+def cmd_list(args: argparse.Namespace, session: Session) -> int:
+    handles = session.chosen(args.provider)
+    listing = gather(handles, session.engine, _query(args, every=args.generations))
     print_listing(listing, as_json=args.json, every=args.generations)
     return 1 if listing.errors else 0
 
 
-def print_listing(listing: Listing, *, as_json: bool = False, every: bool = False) -> None:
-    for provider, error in listing.errors.items():
-        print(f"warning: provider {provider} could not list: {error}", file=sys.stderr)
-    items = sorted(listing.items, key=lambda i: (i.name, i.taken_at or dt.datetime.min.replace(
-        tzinfo=dt.timezone.utc)), reverse=False) if every else listing.newest()
-    counts = {}
-    for i in listing.items:
-        counts[i.vm_id] = counts.get(i.vm_id, 0) + 1
-    if as_json:
-        out = []
-        for item in items:
-            d = item.to_dict()
-            d["providers"] = listing.holders(item)
-            d["generations"] = counts.get(item.vm_id, 0)
-            out.append(d)
-        print(json.dumps(out, indent=2))
-        return
-    if not items:
-        echo("nothing to restore")
-        return
-    rows = [("NAME", "ID", "KIND", "DATA CENTER", "CLUSTER", "TAKEN (UTC)", "GENERATION",
-             "FROM", "GENERATIONS")]
-    for i in items:
-        taken = i.taken_at.strftime("%Y-%m-%d %H:%M") if i.taken_at else "-"
-        rows.append((i.name, i.vm_id, i.kind, i.datacenter or "-", i.cluster or "-", taken,
-                     i.generation, ",".join(listing.holders(i)), str(counts.get(i.vm_id, 0))))
-    widths = [max(len(r[c]) for r in rows) for c in range(len(rows[0]))]
-    for r in rows:
-        echo("  ".join(v.ljust(w) for v, w in zip(r, widths)).rstrip())
-
-
-def cmd_restore(args, session: Session) -> int:
-    from .plan import filter_listing, make_plan, pick, print_plan
-
-    wanted = args.vms
-    if not wanted and not (sys.stdin is not None and sys.stdin.isatty()):
+def cmd_restore(args: argparse.Namespace, session: Session) -> int:
+    wanted: List[str] = list(args.vms)
+    interactive = sys.stdin is not None and sys.stdin.isatty()
+    if not wanted and not interactive:
         raise BackupError("name the VMs, or run in a terminal to pick from a list")
-    listing = gather(session.handles, session.engine, args.datacenter)
-    at = _parse_time(args.at) if args.at else None
-    if not wanted:
-        listing = filter_listing(listing, provider=args.provider, generation=args.generation,
-                                 at=at)
-        wanted = [i.vm_id for i in pick(listing, echo=echo)]
-        if not wanted:
+    handles = session.chosen(args.provider)
+    listing = gather(handles, session.engine, _query(args))
+    items: List[Restorable]
+    if wanted:
+        items = select(listing, wanted)
+    else:
+        items = pick(listing, echo=echo)
+        if not items:
             echo("nothing restored")
             return 0
-    items = select(listing, wanted, provider=args.provider, generation=args.generation, at=at)
+    by_name = {h.name: h for h in handles}
     if args.dry_run:
-        plan = make_plan(items, session.engine, copies=args.copies, pattern=args.name_pattern,
-                         cluster=args.cluster, new_ids=args.new_ids)
+        plan = make_plan(items, by_name, session.engine, copies=args.copies,
+                         pattern=args.name_pattern, cluster=args.cluster, new_ids=args.new_ids)
         print_plan(plan, echo=echo)
         return plan.exit_code
-    handles = {h.name: h for h in session.handles}
-    outcome = restore(items, handles, session.engine, copies=args.copies,
+    outcome = restore(items, by_name, session.engine, copies=args.copies,
                       pattern=args.name_pattern, cluster=args.cluster, new_ids=args.new_ids,
-                      echo=echo, register_options=register_options(args))
+                      echo=echo, options=restore_options(args))
     echo(f"restored {len(outcome.restored)}, failed {len(outcome.failed)}")
     return outcome.exit_code
 
 
-def register_options(args) -> dict:
+def restore_options(args: argparse.Namespace) -> RestoreOptions:
     """The options of registering a VM from a storage domain (the msd provider)."""
     mappings = []
     for text in args.vnic_profile_map:
         source, sep, target = text.partition("=")
         if not sep or not source or not target:
             raise BackupError(f"--vnic-profile-map {text!r}: use NETWORK/PROFILE=TARGET_PROFILE_ID")
-        mappings.append((source, target))
-    return {"allow_partial_import": not args.no_partial_import,
-            "reassign_bad_macs": not args.keep_bad_macs,
-            "vnic_profile_mappings": tuple(mappings)}
+        mappings.append(VnicProfileMapping(source, target))
+    return RestoreOptions(allow_partial_import=not args.no_partial_import,
+                          reassign_bad_macs=not args.keep_bad_macs,
+                          vnic_profile_mappings=tuple(mappings))
 
 
-def cmd_providers(args, config: Config) -> int:
+def cmd_providers(args: argparse.Namespace, config: Config) -> int:
     enabled = set(config.providers)
-    rows = [("NAME", "DISTRIBUTION", "VERSION", "ENABLED", "KIND")]
+    rows = [("NAME", "DISTRIBUTION", "VERSION", "ENABLED", "KIND", "KEEPS")]
     for info in sorted(installed_providers().values(), key=lambda i: (not i.builtin, i.name)):
         if info.hidden and not args.all and info.name not in enabled:
             continue
+        try:
+            keeps = check_provider(get_plugin_manager([info.name]), info.name).keeps
+        except BackupError as e:
+            keeps = f"unusable: {e}"
         rows.append((info.name, info.distribution, info.version,
                      "yes" if info.name in enabled else "no",
-                     "built-in" if info.builtin else "plugin"))
-    widths = [max(len(r[c]) for r in rows) for c in range(len(rows[0]))]
-    for r in rows:
-        echo("  ".join(v.ljust(w) for v, w in zip(r, widths)).rstrip())
+                     "built-in" if info.builtin else "plugin", keeps))
+    for line in table(rows):
+        echo(line)
     return 0
 
 
-def cmd_attach(args, session: Session) -> int:
-    from .stores import attach
-
-    handle = next((h for h in session.handles if h.name == args.provider), None)
-    if handle is None:
-        raise BackupError(f"provider {args.provider!r} is not enabled ([backup] providers = "
-                          f"{', '.join(session.config.providers)})")
+def cmd_attach(args: argparse.Namespace, session: Session) -> int:
+    handle = session.handle(args.provider)
     mode = "continue" if args.continue_ else "fresh" if args.fresh else None
     identity = session.engine.identity(session.config.system)
     return attach(handle, identity, mode=mode, echo=echo,
                   ask=input if sys.stdin.isatty() else None)
 
 
-def cmd_history(args, session: Session) -> int:
-    from .history import history
-
+def cmd_history(args: argparse.Namespace, session: Session) -> int:
     return history(session.handles, session.engine, args.vm, provider=args.provider,
-                   as_json=args.json, echo=echo, warn=lambda m: print(m, file=sys.stderr))
+                   as_json=args.json, echo=echo, warn=warn)
 
 
-def cmd_prune(args, session: Session) -> int:
-    from .lock import RunLock
-    from .retention import prune
-
+def cmd_prune(args: argparse.Namespace, session: Session) -> int:
     # Removing holds the system's backup lock: a running backup may still need blobs that
     # no committed generation references yet.
     lock = RunLock(session.config.state_dir, session.config.system)
@@ -178,15 +142,9 @@ def cmd_prune(args, session: Session) -> int:
     try:
         return prune(session.handles, session.engine, provider=args.provider,
                      keep_last=args.keep_last, keep_within=args.keep_within,
-                     dry_run=args.dry_run, echo=echo, warn=lambda m: print(m, file=sys.stderr))
+                     dry_run=args.dry_run, echo=echo, warn=warn)
     finally:
         lock.release()
-
-
-def cmd_demo(args) -> int:
-    from .demo import run_demo
-
-    return run_demo(state_dir=args.state_dir, echo=echo)
 
 
 # -- parsing ---------------------------------------------------------------------------
@@ -208,22 +166,31 @@ def build_parser() -> argparse.ArgumentParser:
     runner.add_lock_arguments(b)
     runner.add_run_parser(sub)
 
-    ls = sub.add_parser("list", help="list what is restorable")
+    ls = sub.add_parser("list", help="list what is restorable",
+                        description="The newest backup of each VM (or every generation), "
+                        "answered from each provider's index.")
+    ls.add_argument("vms", nargs="*", metavar="VM", help="only these VMs: names, ids or "
+                    "globs like 'web*' (default: all)")
     ls.add_argument("--datacenter")
+    ls.add_argument("--cluster", dest="cluster_filter", metavar="CLUSTER")
+    ls.add_argument("--provider", help="only this provider")
+    ls.add_argument("--at", help="as it was at this time (ISO 8601, UTC)")
+    ls.add_argument("--generation", help="only this generation (run id)")
+    ls.add_argument("--limit", type=int, metavar="N", help="at most N items, newest first")
     ls.add_argument("--json", action="store_true", help="machine-readable output")
     ls.add_argument("--generations", action="store_true",
                     help="every generation, not only the newest per VM")
 
-    r = sub.add_parser("restore", help="restore VMs (by name or id) into the engine")
-    r.add_argument("vms", nargs="*", metavar="VM", help="VM names or ids; none: pick from a "
-                   "numbered list (in a terminal)")
+    r = sub.add_parser("restore", help="restore VMs (by name, id or glob) into the engine")
+    r.add_argument("vms", nargs="*", metavar="VM", help="VM names, ids or globs; none: pick "
+                   "from a numbered list (in a terminal)")
     r.add_argument("--dry-run", action="store_true", help="print the plan against the engine "
                    "(collisions, missing cluster, networks, vNIC profiles, disks, templates) "
                    "and change nothing; exit 1 when it has problems")
     r.add_argument("--copies", type=int, default=1, help="copies of each VM (new ids, names "
                    "from --name-pattern)")
     r.add_argument("--name-pattern", help="names of copies, default '{name}-{n}'")
-    r.add_argument("--cluster", help="target cluster (default: the cluster the OVF names)")
+    r.add_argument("--cluster", help="target cluster (default: the cluster recorded at backup)")
     r.add_argument("--new-ids", action="store_true", help="give a single copy new ids too")
     r.add_argument("--provider", help="restore from this provider only")
     r.add_argument("--generation", help="restore this generation (run id)")
@@ -278,8 +245,9 @@ def build_parser() -> argparse.ArgumentParser:
     return p
 
 
-COMMANDS = {"backup": cmd_backup, "list": cmd_list, "restore": cmd_restore,
-            "attach": cmd_attach, "history": cmd_history, "prune": cmd_prune}
+COMMANDS: Dict[str, Callable[[argparse.Namespace, Session], int]] = {
+    "backup": cmd_backup, "list": cmd_list, "restore": cmd_restore, "attach": cmd_attach,
+    "history": cmd_history, "prune": cmd_prune}
 
 
 def main(argv: Optional[List[str]] = None) -> int:
@@ -287,28 +255,31 @@ def main(argv: Optional[List[str]] = None) -> int:
     logging.basicConfig(level=[logging.WARNING, logging.INFO, logging.DEBUG][min(args.verbose, 2)],
                         format="%(levelname)s %(name)s: %(message)s", stream=sys.stderr)
     if args.insecure:
-        print("warning: --insecure: the engine's TLS certificate is NOT verified", file=sys.stderr)
+        warn("warning: --insecure: the engine's TLS certificate is NOT verified")
     session = None
     try:
         if args.command == "demo":
-            return cmd_demo(args)
+            return run_demo(state_dir=args.state_dir, echo=echo)
         if args.command == "record":
-            from .record import record_command
-
             return record_command(args.config, args.cassette, args.argv, insecure=args.insecure)
         config = load_config(args.config, insecure=args.insecure)
         if args.command == "providers":
             return cmd_providers(args, config)
         if args.command == "run":
-            return runner.cmd_run(args, config, lambda: Session(config), echo=echo)
-        session = Session(config)
+            return runner.cmd_run(args, config, lambda: Session.open(config), echo=echo)
+        session = Session.open(config)
         return COMMANDS[args.command](args, session)
     except BackupError as e:
-        print(f"error: {e}", file=sys.stderr)
+        warn(f"error: {e}")
         return EXIT_FAILED
     except KeyboardInterrupt:
-        print("interrupted", file=sys.stderr)
+        warn("interrupted")
         return 130
+    except BrokenPipeError:
+        # the reader went away (``| head``): end quietly, as other tools do
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        return 0
     finally:
         if session is not None:
             session.close()

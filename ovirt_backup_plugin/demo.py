@@ -8,44 +8,30 @@ engine (new data center ids, synthesized on the spot) to the same catalog.
 """
 from __future__ import annotations
 
+import dataclasses
 import os
-import sys
 import tempfile
 from pathlib import Path
-from typing import Callable, List, Optional
+from typing import Callable, Optional
 
-from .backup import run_backup
-from .config import Config
-from .engine import Engine, EngineSettings
-from .host import provider_handles
-from .plugins import get_plugin_manager
-from .restore import gather, restore, select
-from .stores import attach
+from .backup.run import run_backup
+from .backup.runner import Runner
+from .engine import EngineSettings
+from .host import Config, Session
+from .model import Query
+from .output import print_listing
+from .restore.history import history
+from .restore.listing import gather, select
+from .restore.restore import restore
+from .stores.ownership import attach
+from .testing.cassettes import demo_cassettes
+from .testing.replay import ReplayEngine
+from .testing.synth import SyntheticEngine, demo_engine
 
 DEMO_VM = "web01"
 
 
-def cassette_dir() -> Path:
-    """cassettes/ of a source checkout, or the copy installed under share/."""
-    candidates = [Path(__file__).resolve().parent.parent / "cassettes",
-                  Path(sys.prefix) / "share" / "ovirt-backup" / "cassettes"]
-    for path in candidates:
-        if (path / "demo-engine.yaml").is_file():
-            return path
-    raise FileNotFoundError("the demo cassettes are not installed (looked in "
-                            + ", ".join(map(str, candidates)) + ")")
-
-
-def demo_cassettes() -> List[Path]:
-    base = cassette_dir()
-    return [base / "sso.yaml", base / "demo-engine.yaml"]
-
-
 def run_demo(state_dir: Optional[str] = None, echo: Callable[[str], None] = print) -> int:
-    from .cli import Session, print_listing
-    from .replay import ReplayEngine
-    from .runner import Runner
-
     tmp = None
     if state_dir is None:
         tmp = tempfile.TemporaryDirectory(prefix="ovirt-backup-demo-")
@@ -57,18 +43,17 @@ def run_demo(state_dir: Optional[str] = None, echo: Callable[[str], None] = prin
             config = Config(engine=EngineSettings(url=server.url, username=server.username,
                                                   password=server.password),
                             system="demo-engine", providers=["localdb"], state_dir=state_dir)
-            pm = get_plugin_manager(config.providers)
-            handles = provider_handles(pm, config)
-            with Engine(config.engine) as engine:
+            with Session.open(config) as session:
+                engine, handles = session.engine, session.handles
                 echo("\n== 1. backup: every VM's OVF into the local catalog (localdb)")
                 report = run_backup(engine, handles, system=config.system, echo=echo)
 
                 echo("\n== 2. list: what is restorable")
-                listing = gather(handles, engine)
-                print_listing(listing)
+                listing = gather(handles, engine, Query())
+                print_listing(listing, out=echo)
 
                 echo(f"\n== 3. restore: {DEMO_VM} as 2 copies (new ids, names {DEMO_VM}-1, -2)")
-                items = select(listing, [DEMO_VM])
+                items = select(gather(handles, engine, Query(vms=(DEMO_VM,))), [DEMO_VM])
                 outcome = restore(items, {h.name: h for h in handles}, engine, copies=2,
                                   echo=echo)
             for req in server.received:
@@ -77,12 +62,12 @@ def run_demo(state_dir: Optional[str] = None, echo: Callable[[str], None] = prin
 
             echo("\n== 4. scheduled runs: ovirt-backup run --every 1s --runs 2 "
                  "(the engine is unchanged: no new OVF is stored)")
-            scheduled = Runner(config, lambda: Session(config), every=1.0, max_runs=2,
+            scheduled = Runner(config, lambda: Session.open(config), every=1.0, max_runs=2,
                                echo=echo).run()
 
         echo("\n== 5. attach: the engine is rebuilt (new data center ids) and backs up into "
              "the same catalog")
-        attached = _attach_rebuilt_engine(config, Path(state_dir), echo)
+        attached = _attach_rebuilt_engine(config, echo)
         echo(f"\n== done: catalog at {Path(state_dir) / 'catalog.sqlite'}"
              + (" (temporary; use --state-dir to keep it)" if tmp else ""))
         return max(report.exit_code, outcome.exit_code, scheduled, attached)
@@ -91,11 +76,9 @@ def run_demo(state_dir: Optional[str] = None, echo: Callable[[str], None] = prin
             tmp.cleanup()
 
 
-def rebuilt_engine():
+def rebuilt_engine() -> SyntheticEngine:
     """The demo's Production data center as a rebuilt engine has it: a new data center id,
     and web01 (registered back with its id) given more memory and CPUs since."""
-    from .synth import SyntheticEngine, demo_engine
-
     web01 = next(vm for vm in demo_engine().vms if vm.name == "web01")
     eng = SyntheticEngine(seed=42)
     dc = eng.add_datacenter("Production")
@@ -106,16 +89,14 @@ def rebuilt_engine():
     return eng
 
 
-def _attach_rebuilt_engine(config: Config, state_dir: Path, echo) -> int:
-    from dataclasses import replace
-
-    from .replay import ReplayEngine
-
+def _attach_rebuilt_engine(config: Config, echo: Callable[[str], None]) -> int:
+    assert config.engine is not None
     with tempfile.TemporaryDirectory(prefix="ovirt-backup-rebuilt-") as tmp:
         with ReplayEngine([rebuilt_engine().write_cassette(Path(tmp) / "rebuilt.yaml")]) as server:
-            new = replace(config, engine=replace(config.engine, url=server.url))
-            handles = provider_handles(get_plugin_manager(new.providers), new)
-            with Engine(new.engine) as engine:
+            new = dataclasses.replace(config, engine=dataclasses.replace(config.engine,
+                                                                         url=server.url))
+            with Session.open(new) as session:
+                engine, handles = session.engine, session.handles
                 echo(f"   a backup of the rebuilt engine ({server.url}) into the old catalog:")
                 refused = run_backup(engine, handles, system=new.system, echo=echo)
                 echo(f"   -> refused as expected (exit code {refused.exit_code}); now "
@@ -123,7 +104,5 @@ def _attach_rebuilt_engine(config: Config, state_dir: Path, echo) -> int:
                 attach(handles[0], engine.identity(new.system), mode="continue", echo=echo)
                 report = run_backup(engine, handles, system=new.system, echo=echo)
                 echo("   history of web01 across both engines:")
-                from .history import history
-
                 history(handles, engine, "web01", echo=lambda line: echo("   " + line))
     return report.exit_code

@@ -1,39 +1,58 @@
-"""Hook specifications: the contract between the host and backup providers.
+"""Hook specifications: the contract between the host and backup providers (contract v2).
 
 A *provider* is a plugin registered under a name (``localdb``, ``swift``, an entry point's
 name, ...). The host never fans a hook out to every provider at once: it calls each enabled
-provider's implementation on its own, with that provider's own ``settings``, so that one
-provider's failure, retry or slowness is reported for that provider alone and the others
-carry on. Order between providers therefore never matters.
+provider's implementation on its own, through that provider's
+:class:`~ovirt_backup_plugin.host.handle.ProviderHandle`, with that provider's own
+``settings``. So no hook is ``firstresult``: a call has one provider and one result, and
+one provider's failure, retry or slowness is reported for that provider alone.
 
 Every argument is passed by keyword. An implementation may accept fewer arguments than the
 spec names (pluggy allows it), which is how a spec can grow without breaking providers.
 
-Providers raise :class:`ovirt_backup_plugin.errors.ProviderError` for a failure the user must
-see; ``transient=True`` asks the host to retry. The host owns retries, logging and reporting:
-a provider neither catches its own backend's errors to hide them nor logs secrets.
+What the host owns, so that providers hold backend code only: which VMs a provider sees
+(its data-center scope), sealing the OVF it stores (compression, encryption) and checking
+what it hands back (content hash, size limit, the hardened OVF parser) before any plan or
+restore, the default restore of an OVF copy (``POST /vms``), retries, error wrapping and
+logging. Providers raise :class:`ovirt_backup_plugin.errors.ProviderError` for a failure the
+user must see; ``transient=True`` asks the host to retry. A provider neither catches its own
+backend's errors to hide them nor logs secrets.
 
-Lifecycle of a backup run, per provider::
+What each provider must implement follows from what it keeps
+(:func:`declare_provider`), and is checked when it is registered::
 
-    before_backup(run, engine, settings)          once
-    write_ovf(run, vm, settings)                  once per VM in scope
-    after_backup(run, engine, settings, outcome)  once, always (commit or abandon)
+    keeps           must implement                           must not implement
+    ovf-copies      write_ovf, list_restorable, read_ovf     restore_vm
+    engine-side     list_restorable, restore_vm              write_ovf, read_ovf
+    nothing         before_backup or write_ovf               list_restorable, read_ovf,
+                                                             restore_vm
+
+A backup run, per provider (``state`` is what ``before_backup`` returned)::
+
+    before_backup(run, engine, settings, note)              -> state     once
+    write_ovf(run, state, vm, settings)                     -> new?      per VM in scope
+    after_backup(run, state, engine, settings, outcome, note)            once, always
 
 Listing and restoring::
 
-    list_restorable(engine, settings, datacenter) -> [Restorable, ...]
-    read_ovf(item, settings)                      -> OVF text          (firstresult)
-    restore_vm(request, engine, settings)         -> RestoreResult     (firstresult)
+    list_restorable(query, engine, settings)                -> [Restorable, ...]
+    read_ovf(item, settings)                                -> the stored blob (bytes)
+    restore_vm(request, engine, settings)                   -> RestoreResult
 
-Store management (optional: a provider without a store of its own skips them)::
+The store (optional: a provider without a store of its own skips them)::
 
-    describe_store(settings)                      -> StoreInfo
-    claim_store(settings, owner, fresh)           -> message
-    forget_generations(settings, generations)     -> PruneResult
+    declare_provider()                                      -> ProviderDeclaration
+    describe_store(settings)                                -> StoreInfo
+    claim_store(settings, owner, fresh, note)
+    list_generations(settings)                              -> [GenerationInfo, ...]
+    forget_generations(settings, generations)               -> PruneResult
+
+Each spec below says when it is called (the "Called by" line names the host functions that
+call it; a test checks that they do) and who implements it.
 """
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, List, Optional, Union
+from typing import TYPE_CHECKING, List, Optional
 
 import pluggy
 
@@ -41,210 +60,297 @@ from .names import PROJECT
 
 if TYPE_CHECKING:  # pragma: no cover - typing only
     from .engine import Engine
-    from .model import (BackupOutcome, EngineIdentity, ProviderSettings, PruneResult,
+    from .model import (BackupOutcome, EngineIdentity, GenerationInfo, Note,
+                        ProviderDeclaration, ProviderSettings, PruneResult, Query,
                         Restorable, RestoreRequest, RestoreResult, Run, StoreInfo, VmBackup)
 
 _spec = pluggy.HookspecMarker(PROJECT)
+
+__all__ = ["declare_provider", "before_backup", "write_ovf", "after_backup",
+           "list_restorable", "read_ovf", "restore_vm", "describe_store", "claim_store",
+           "list_generations", "forget_generations"]
+
+
+# --------------------------------------------------------------------------------------
+# What the provider is
+# --------------------------------------------------------------------------------------
+@_spec
+def declare_provider() -> "ProviderDeclaration":  # type: ignore[empty-body]
+    """Say what this provider keeps and which settings its ``[provider:NAME]`` takes.
+
+    Called by: host.plugins.declaration_of (once, when the provider is registered and checked
+    by host.plugins.get_plugin_manager).
+
+    Implemented by: every provider. Without it the host infers what the provider keeps
+    from the hooks it implements and accepts no option of its own.
+
+    Not ``firstresult``: the host calls each provider separately.
+
+    The host checks the hooks against ``keeps`` (see the module's table) and refuses a
+    provider that does not fit with a message naming what is missing; it then refuses a
+    ``[provider:NAME]`` key that is neither declared nor one of the host's own (``datacenter``,
+    ``retries``, ``retry_delay``, ``keep_last``, ``keep_within``), so a typo never passes
+    silently. Declared options reach the provider parsed, in ``settings.options``.
+
+    :returns: A :class:`~ovirt_backup_plugin.model.ProviderDeclaration`.
+    """
 
 
 # --------------------------------------------------------------------------------------
 # Backup hooks
 # --------------------------------------------------------------------------------------
 @_spec
-def before_backup(run: "Run", engine: "Engine", settings: "ProviderSettings") -> Union[str, List[str], None]:
-    """Prepare this provider for a backup run, before any OVF is written.
+def before_backup(run: "Run", engine: "Engine", settings: "ProviderSettings",
+                  note: "Note") -> Optional[object]:
+    """Open this provider's part of a backup run, before any OVF is written.
 
-    Called once per run for every enabled provider, after the host has connected to the
-    engine and before the first :func:`write_ovf`. Open the generation, make sure the
-    backend is reachable (create a container, a table), or do per-run engine work that must
-    not be repeated per VM (``msd`` forces the OVF_STORE update here, once per data center).
+    Called by: backup.run.run_backup (once per run, per enabled provider, after the host
+    connected to the engine and checked the store's owner, before the first
+    :func:`write_ovf`). A transient failure is retried by the host.
 
-    Implemented by every provider that stores something; ``noop`` implements it to say that
-    nothing is stored.
+    Implemented by: providers that store something (open a transaction, make sure a
+    container exists, read what is already stored); ``noop`` uses it only to say that it
+    stores nothing.
 
     Not ``firstresult``: the host calls each provider separately.
 
-    :param run: The run: id, start time, system name, engine URL, data-center scope.
+    :param run: The run: id, start time, system name, engine URL, data-center scope, mode.
     :param engine: The engine adapter (:class:`ovirt_backup_plugin.engine.Engine`).
     :param settings: This provider's settings and scope.
-    :returns: ``None``, or a message (or list of messages) the host shows in the run report
-        for this provider, e.g. "OVF_STORE of DC1 confirmed, last updated 2026-11-26 07:00".
+    :param note: Call ``note(text)`` for a line in the run report for this provider.
+    :returns: This provider's run *state*, any object (a connection, a transaction, the
+        names already stored): the host hands it back unchanged to :func:`write_ovf` and
+        :func:`after_backup` of this run and keeps nothing of it. ``None`` is a valid state.
     :raises ProviderError: The provider cannot take part in this run. The host reports the
-        reason, skips this provider's :func:`write_ovf` calls and still calls
-        :func:`after_backup` with ``outcome.ok = False``. Other providers are not affected.
+        reason and skips this provider's :func:`write_ovf` and :func:`after_backup` calls;
+        other providers are not affected.
     """
 
 
 @_spec
-def write_ovf(run: "Run", vm: "VmBackup", settings: "ProviderSettings") -> Optional[bool]:
-    """Store one VM's OVF in this provider, as part of ``run``.
+def write_ovf(run: "Run", state: object, vm: "VmBackup",
+              settings: "ProviderSettings") -> Optional[bool]:
+    """Store one VM's configuration in this provider, as part of ``run``.
 
-    Called once per VM in the provider's scope, after :func:`before_backup` succeeded, in
-    the order the engine lists the VMs. ``vm.ovf`` is the exact document the engine sent and
-    ``vm.identity`` the fields parsed from it; ``vm.ovf_hash`` identifies its content with
-    volatile fields (ExportDate, boot/stop times) left out, so an unchanged VM has the same
-    hash on every run. Store content once per hash.
+    Called by: backup.run.run_backup (once per VM in the provider's scope, after
+    :func:`before_backup` succeeded, in the order the engine lists the VMs). A transient
+    failure is retried by the host with the same arguments: the call must be idempotent.
 
-    Nothing written here may become visible to :func:`list_restorable` before
-    :func:`after_backup` is called with ``outcome.ok = True``.
+    Implemented by: providers that keep OVF copies; providers that keep nothing may
+    implement it to observe (``debug``).
 
     Not ``firstresult``: the host calls each provider separately.
 
-    :param run: The run this OVF belongs to.
-    :param vm: Identity, OVF text, content hash and data center of one VM.
+    Store ``vm.blob`` under ``vm.ovf_hash`` once per hash (an unchanged VM has the same
+    hash on every run), and record that ``vm.vm_id`` had it in this run, with ``vm.name``,
+    ``vm.kind``, ``vm.datacenter``, ``vm.cluster`` and ``vm.flags``. The key is
+    ``vm.vm_id``, the engine's VM id: one VM's entry never replaces another's. Nothing
+    written here may become visible to :func:`list_restorable` before :func:`after_backup`
+    commits the run.
+
+    :param run: The run this VM belongs to.
+    :param state: What this provider's :func:`before_backup` returned for this run.
+    :param vm: The VM: its engine id, name, data center, cluster, content hash, sealed blob.
     :param settings: This provider's settings and scope.
     :returns: ``True`` if new content was stored, ``False`` if the provider already held
-        this content (only the reference to it was recorded), ``None`` if the provider keeps
-        no copies of its own (``msd``: the engine writes its OVF_STORE itself).
+        this content (only the reference was recorded), ``None`` if it keeps no copies.
     :raises ProviderError: With ``transient=True`` the host retries the call; otherwise, or
-        when retries are exhausted, the provider is marked failed for the rest of the run.
+        when retries are exhausted, the provider is marked failed for the rest of the run
+        and its run is abandoned.
     """
 
 
 @_spec
-def after_backup(run: "Run", engine: "Engine", settings: "ProviderSettings",
-                 outcome: "BackupOutcome") -> Union[str, List[str], None]:
+def after_backup(run: "Run", state: object, engine: "Engine", settings: "ProviderSettings",
+                 outcome: "BackupOutcome", note: "Note") -> None:
     """Finish this provider's part of a run: commit it, or abandon it.
 
-    Called once per run for every provider whose :func:`before_backup` was called, also
-    when that provider failed (then ``outcome.ok`` is ``False`` and ``outcome.reason`` says
-    why). With ``outcome.ok`` the provider makes the run's generation visible atomically;
-    without it the provider discards what the run wrote, so that the previous generation
-    stays the newest and no half run is ever listed.
+    Called by: backup.run.run_backup (once per run for every provider whose
+    :func:`before_backup` succeeded, also when that provider or the run failed: then
+    ``outcome.ok`` is ``False`` and ``outcome.reason`` says why). A transient failure is
+    retried by the host with the same ``state``.
+
+    Implemented by: providers that store something; ``msd`` forces the engine to write its
+    OVF_STORE here, once per data center.
 
     Not ``firstresult``: the host calls each provider separately.
 
+    With ``outcome.ok`` make the run's generation visible atomically, recording
+    ``run.mode``, ``run.reason`` and ``run.cursor`` with it; without it discard what the
+    run wrote, so that the previous generation stays the newest and no half run is listed.
+
     :param run: The run that ends.
+    :param state: What this provider's :func:`before_backup` returned for this run.
     :param engine: The engine adapter.
     :param settings: This provider's settings and scope.
     :param outcome: Whether to commit, and the host's counts for this provider.
-    :returns: ``None`` or message(s) for the run report.
+    :param note: Call ``note(text)`` for a line in the run report.
+    :returns: Nothing.
     """
 
 
 # --------------------------------------------------------------------------------------
-# Listing hooks
+# Listing and reading
 # --------------------------------------------------------------------------------------
 @_spec
-def list_restorable(engine: "Engine", settings: "ProviderSettings",
-                    datacenter: Optional[str]) -> Optional[List["Restorable"]]:
-    """List the configurations this provider can restore.
+def list_restorable(query: "Query", engine: "Engine",
+                    settings: "ProviderSettings") -> List["Restorable"]:  # type: ignore[empty-body]
+    """Answer ``query`` with the configurations this provider can restore.
 
-    Called by ``ovirt-backup list`` and ``restore`` once per enabled provider. Return every
-    generation of every VM you hold (newest first is nice but not required); the host
-    merges the lists of all providers, sorts them and picks the newest generation by
-    default. Every item must carry ``provider = settings.name`` and the VM's name, so the
-    user can pick by name without the host reading any OVF.
+    Called by: restore.listing.gather (for ``list``, ``restore``, ``history`` and
+    ``prune``), once per enabled provider in scope.
+
+    Implemented by: providers that keep OVF copies and ``msd`` (what storage domains
+    brought that the engine has not registered).
+
+    Not ``firstresult``: the host calls each provider separately and merges the answers.
+
+    Answer from your own index, not by reading every generation: the cost of a call should
+    grow with the size of the answer (see :class:`~ovirt_backup_plugin.model.Query` for what
+    matches; :meth:`Query.answer` does it in Python for a provider whose index is a list).
+    ``query.datacenter`` already holds this provider's scope. Every item carries the VM's
+    id and name as recorded in that generation, so the user can pick by name without the
+    host reading any OVF; fill ``generations`` when it is cheap. The host re-checks every
+    item against the query.
 
     The engine adapter connects lazily: a provider that does not touch ``engine`` works
     when no engine is reachable.
 
-    Not ``firstresult``: results of all providers are merged, none is dropped.
-
+    :param query: What to list (selectors, scope, time, newest or every generation, limit).
     :param engine: The engine adapter (``msd`` lists unregistered VMs through it).
-    :param settings: This provider's settings and scope.
-    :param datacenter: Only list VMs of this data center (name); ``None`` lists all.
+    :param settings: This provider's settings.
     :returns: A list of :class:`~ovirt_backup_plugin.model.Restorable` (empty if none).
     """
 
 
-@_spec(firstresult=True)
-def read_ovf(item: "Restorable", settings: "ProviderSettings") -> Optional[str]:
-    """Return the stored OVF text of ``item``.
+@_spec
+def read_ovf(item: "Restorable", settings: "ProviderSettings") -> bytes:  # type: ignore[empty-body]
+    """Hand back the blob stored for ``item`` (what :func:`write_ovf` got as ``vm.blob``).
 
-    Called by restore, ``history`` and ``restore --dry-run`` for items that this provider
-    listed. Verify the content against ``item.ovf_hash`` and raise ``ProviderError`` when it
-    does not match (a corrupted object must never be restored silently).
+    Called by: host.handle.ProviderHandle.read_checked, which restore, ``restore
+    --dry-run``, ``history`` and ``check`` go through: the host unseals the blob, checks it
+    against ``item.ovf_hash``, the size limit and the hardened OVF parser, and names the VM
+    and generation when it is damaged.
 
-    Stops at first non-None result. Return ``None`` when ``item.provider`` is not your name
-    or the provider cannot hand out raw OVF (``msd``: the engine keeps it).
+    Implemented by: providers that keep OVF copies.
+
+    Not ``firstresult``: the host calls each provider separately.
 
     :param item: An item this provider returned from :func:`list_restorable`.
     :param settings: This provider's settings.
-    :returns: The OVF document, or ``None``.
+    :returns: The stored bytes, unchanged.
+    :raises ProviderError: The blob is missing or the backend failed (``transient`` when a
+        retry may help).
     """
 
 
 # --------------------------------------------------------------------------------------
-# Restore hooks
+# Restore
 # --------------------------------------------------------------------------------------
-@_spec(firstresult=True)
+@_spec
 def restore_vm(request: "RestoreRequest", engine: "Engine",
-               settings: "ProviderSettings") -> Optional["RestoreResult"]:
-    """Bring one copy of one VM back into the engine.
+               settings: "ProviderSettings") -> "RestoreResult":  # type: ignore[empty-body]
+    """Bring one copy of one VM back into the engine, the provider's own way.
 
-    Called by ``ovirt-backup restore`` once per copy, for the provider that holds
-    ``request.item`` (``request.item.provider``). Providers that keep OVF copies create the
-    VM with :meth:`Engine.add_vm_from_ovf` (``POST /vms`` with the OVF as configuration);
-    ``msd`` registers the unregistered VM from its storage domain instead.
+    Called by: restore.restore.restore (once per copy of an item this provider listed,
+    templates first); never retried.
 
-    Stops at first non-None result. Return ``None`` if ``request.item.provider`` is not your
-    name; the host reports an error when no provider claims the item.
+    Implemented by: providers that keep what the engine keeps (``engine-side``) and restore
+    it their own way: ``msd`` registers the VM its storage domain holds. Providers that keep
+    OVF copies must not implement it: the host itself reads the copy (:func:`read_ovf`),
+    checks it and creates the VM with ``POST /vms``.
+
+    Not ``firstresult``: the host calls each provider separately.
 
     :param request: The item, the name to give, the target cluster, ``regenerate_ids``.
     :param engine: The engine adapter of the target engine.
     :param settings: This provider's settings.
-    :returns: A :class:`~ovirt_backup_plugin.model.RestoreResult` with the new VM's id.
+    :returns: A :class:`~ovirt_backup_plugin.model.RestoreResult` with the VM's id.
     :raises EngineError: The engine refused (409: a VM with that id or name exists, ...);
         the host reports it for this copy and continues with the next one.
     """
 
 
 # --------------------------------------------------------------------------------------
-# Store management hooks
+# Store management
 # --------------------------------------------------------------------------------------
 @_spec
-def describe_store(settings: "ProviderSettings") -> Optional["StoreInfo"]:
+def describe_store(settings: "ProviderSettings") -> "StoreInfo":  # type: ignore[empty-body]
     """Say what this provider's store holds and which engine it serves.
 
-    Called by the host before every backup run (the ownership check: a store that serves
-    another engine is refused, so two engines never write into one store by mistake) and by
-    ``ovirt-backup attach``. Must not create anything: describing a store that does not
-    exist yet returns an empty :class:`~ovirt_backup_plugin.model.StoreInfo` (no owner).
+    Called by: stores.ownership.ensure_owned (before every backup run: a store that
+    serves another engine is refused, so two engines never write into one store by
+    mistake) and stores.ownership.attach (``ovirt-backup attach``). Must not create
+    anything: a store that does not exist yet is an empty ``StoreInfo`` (no owner).
 
-    Implemented by providers that keep a store of their own (``localdb``, ``swift``).
+    Implemented by: providers that keep a store of their own (``localdb``, ``swift``),
+    together with :func:`claim_store`.
 
     Not ``firstresult``: the host calls each provider separately.
 
     :param settings: This provider's settings.
-    :returns: A ``StoreInfo``, or ``None`` when the provider keeps no store (no check).
+    :returns: A :class:`~ovirt_backup_plugin.model.StoreInfo`.
+    :raises ProviderError: The store is unreadable, or written by a newer version of this
+        product (say which format it has and which this code reads).
     """
 
 
 @_spec
-def claim_store(settings: "ProviderSettings", owner: "EngineIdentity",
-                fresh: bool) -> Union[str, List[str], None]:
+def claim_store(settings: "ProviderSettings", owner: "EngineIdentity", fresh: bool,
+                note: "Note") -> None:
     """Record ``owner`` as the engine this store serves from now on.
 
-    Called by the host on the first backup into an unclaimed store, and by ``ovirt-backup
-    attach`` when the admin chose to continue (``fresh=False``: history kept, the next run
-    adds a generation) or to start from scratch (``fresh=True``: set the existing
-    generations aside where the admin can still reach them — never delete them — so that
-    listing starts empty).
+    Called by: stores.ownership.ensure_owned (the first backup into an unclaimed store)
+    and stores.ownership.attach (``ovirt-backup attach``: ``fresh=False`` keeps the
+    history, the next run adds a generation; ``fresh=True`` sets the existing generations
+    aside where the admin can still reach them -- never deletes them -- so that listing
+    starts empty).
+
+    Implemented by: providers that implement :func:`describe_store`.
 
     Not ``firstresult``: the host calls each provider separately.
 
     :param settings: This provider's settings.
     :param owner: The engine's identity (system name, URL, data center ids).
     :param fresh: Set the existing history aside first.
-    :returns: ``None`` or message(s) saying what was done (where the old data went).
+    :param note: Call ``note(text)`` to say what was done (where the old data went).
+    :returns: Nothing.
+    """
+
+
+@_spec
+def list_generations(settings: "ProviderSettings") -> List["GenerationInfo"]:  # type: ignore[empty-body]
+    """List this provider's committed generations, newest first.
+
+    Called by: stores.retention.prune (the retention policy is computed from it).
+
+    Implemented by: providers that keep generations of their own (with
+    :func:`forget_generations`).
+
+    Not ``firstresult``: the host calls each provider separately.
+
+    :param settings: This provider's settings.
+    :returns: :class:`~ovirt_backup_plugin.model.GenerationInfo` items: id, time, VM count,
+        mode (full or incremental) and its reason, and the event cursor.
     """
 
 
 @_spec
 def forget_generations(settings: "ProviderSettings",
-                       generations: List[str]) -> Optional["PruneResult"]:
+                       generations: List[str]) -> "PruneResult":  # type: ignore[empty-body]
     """Remove these generations, then every stored OVF no remaining generation references.
 
-    Called by ``ovirt-backup prune`` with the generations (run ids, as this provider listed
-    them) that the retention policy does not keep; the host computed the policy from
-    :func:`list_restorable`. Removal must be safe to interrupt: a generation disappears as
-    a whole, and an OVF is deleted only when no kept generation references it.
+    Called by: stores.retention.prune (``ovirt-backup prune``), under the system's backup
+    lock, with the generations (ids as :func:`list_generations` gave them) that the
+    retention policy does not keep. Removal must be safe to interrupt: a generation
+    disappears as a whole, and an OVF is deleted only when no kept generation references
+    it; every unreferenced OVF is collected, also those an interrupted prune left behind.
+
+    Implemented by: providers that implement :func:`list_generations`.
 
     Not ``firstresult``: the host calls each provider separately.
 
     :param settings: This provider's settings.
-    :param generations: Run ids to remove.
-    :returns: A :class:`~ovirt_backup_plugin.model.PruneResult` with the counts, or ``None``
-        when the provider keeps no generations.
+    :param generations: Ids of the generations to remove (unknown ids are ignored).
+    :returns: A :class:`~ovirt_backup_plugin.model.PruneResult` with the counts.
     """

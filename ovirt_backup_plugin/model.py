@@ -1,18 +1,36 @@
 """Plain data that crosses the hook boundary.
 
-Everything a provider receives or returns is one of these frozen dataclasses (or a str).
-They carry no behaviour that talks to an engine or a backend, so providers, tests and the
-host can build them freely.
+Everything a provider receives or returns is one of these frozen dataclasses (or a str,
+bytes, or the provider's own run state). They carry no behaviour that talks to an engine or
+a backend, so providers, tests and the host can build them freely.
 """
 from __future__ import annotations
 
 import datetime as _dt
+import fnmatch
+import os
+import re
 from dataclasses import dataclass, field
-from typing import Mapping, Optional, Tuple
+from typing import Any, Callable, Dict, Mapping, Optional, Sequence, Tuple
+
+from .errors import ConfigError
+
+#: How a provider reports a line for the run report or the command's output (``note``).
+Note = Callable[[str], None]
+
+#: ``Restorable.flags`` / ``VmBackup.flags``: what a configuration cannot bring back alone.
+FLAG_TPM = "tpm"                    # a TPM device: its state is not in the live OVF
+FLAG_NVRAM = "nvram"                # UEFI (SecureBoot) VM: its NVRAM vars are not in the OVF
+FLAG_DIRECT_LUN = "direct-lun"      # a direct LUN disk: storage outside the engine's domains
+FLAG_HOST_DEVICE = "host-device"    # a passed-through host device
+FLAG_ID_MISMATCH = "ovf-id-mismatch"  # the OVF's own id is not the engine's VM id
 
 
 def utcnow() -> _dt.datetime:
     return _dt.datetime.now(_dt.timezone.utc)
+
+
+EPOCH = _dt.datetime.min.replace(tzinfo=_dt.timezone.utc)
 
 
 # --------------------------------------------------------------------------------------
@@ -26,6 +44,7 @@ class Disk:
     interface: str = ""                    # VirtIO_SCSI, VirtIO, IDE, ...
     storage_domain: str = ""               # storage domain id (rasd:StorageId of the disk item)
     boot: bool = False
+    lun: bool = False                      # a direct LUN disk (no image on a storage domain)
 
 
 @dataclass(frozen=True)
@@ -46,7 +65,7 @@ class Snapshot:
 
 @dataclass(frozen=True)
 class VmIdentity:
-    """Who a VM is, as its OVF tells it. Enough to list it, pick it and plan its restore."""
+    """Who a VM is, as its OVF tells it. Enough to plan its restore and to describe changes."""
 
     id: str
     name: str
@@ -63,26 +82,30 @@ class VmIdentity:
     disks: Tuple[Disk, ...] = ()
     nics: Tuple[Nic, ...] = ()
     snapshots: Tuple[Snapshot, ...] = ()
+    bios_type: str = ""                    # <BiosType> as written (numbers in engine OVFs)
+    flags: Tuple[str, ...] = ()            # FLAG_* found in the OVF
 
-    def to_dict(self) -> dict:
+    def to_dict(self) -> Dict[str, Any]:
         """Plain JSON-ready data (what ``dataclasses.asdict`` gives, without its deep copies:
         every field is a str, an int, None or a tuple of flat dataclasses)."""
         data = dict(self.__dict__)
         for key in ("disks", "nics", "snapshots"):
-            data[key] = [dict(part.__dict__) for part in data[key]]
+            data[key] = [dict(item.__dict__) for item in data[key]]
+        data["flags"] = list(self.flags)
         return data
 
     @classmethod
-    def from_dict(cls, data: Mapping) -> "VmIdentity":
+    def from_dict(cls, data: Mapping[str, Any]) -> "VmIdentity":
         data = dict(data)
         data["disks"] = tuple(Disk(**d) for d in data.get("disks", ()))
         data["nics"] = tuple(Nic(**n) for n in data.get("nics", ()))
         data["snapshots"] = tuple(Snapshot(**s) for s in data.get("snapshots", ()))
+        data["flags"] = tuple(data.get("flags", ()))
         return cls(**data)
 
 
 # --------------------------------------------------------------------------------------
-# A backup run and what it hands to providers
+# Engines, runs and stores
 # --------------------------------------------------------------------------------------
 @dataclass(frozen=True)
 class EngineIdentity:
@@ -96,13 +119,13 @@ class EngineIdentity:
     def same_engine(self, other: "EngineIdentity") -> bool:
         return bool(set(self.datacenter_ids) & set(other.datacenter_ids))
 
-    def to_dict(self) -> dict:
+    def to_dict(self) -> Dict[str, Any]:
         return {"system": self.system, "url": self.url,
                 "datacenter_ids": list(self.datacenter_ids)}
 
     @classmethod
-    def from_dict(cls, data: Mapping) -> "EngineIdentity":
-        return cls(system=data.get("system", ""), url=data.get("url", ""),
+    def from_dict(cls, data: Mapping[str, Any]) -> "EngineIdentity":
+        return cls(system=str(data.get("system", "")), url=str(data.get("url", "")),
                    datacenter_ids=tuple(data.get("datacenter_ids", ())))
 
 
@@ -116,6 +139,10 @@ class Run:
     engine_url: str
     datacenter: Optional[str] = None       # the run's scope: None means every data center
     engine: Optional[EngineIdentity] = None
+    mode: str = "full"                     # "full": every VM was read; "incremental"
+    reason: str = ""                       # why this mode (shown in reports and history)
+    cursor: Optional[int] = None           # the engine's newest event index this generation
+                                           # covers (incremental capture follows from it)
 
 
 @dataclass(frozen=True)
@@ -123,55 +150,129 @@ class StoreInfo:
     """What a provider's store holds, for ``attach`` and the ownership check."""
 
     location: str                          # where, for humans (a path, a container)
-    owner: Optional[EngineIdentity] = None # the engine the store serves; None: unclaimed
+    owner: Optional[EngineIdentity] = None  # the engine the store serves; None: unclaimed
     generations: int = 0
     last_run: Optional[_dt.datetime] = None
     set_aside: Tuple[str, ...] = ()        # earlier histories set aside by attach --fresh
+    format: int = 0                        # the store's format version (0: not created yet)
+
+
+@dataclass(frozen=True)
+class GenerationInfo:
+    """One committed generation of a provider (``list_generations``)."""
+
+    id: str
+    taken_at: Optional[_dt.datetime]
+    vms: int = 0
+    mode: str = "full"
+    reason: str = ""
+    cursor: Optional[int] = None
 
 
 @dataclass(frozen=True)
 class PruneResult:
     generations: int = 0                   # generations removed
-    blobs: int = 0                         # OVF blobs no kept generation referenced
+    blobs: int = 0                         # stored OVFs no kept generation referenced
 
 
 @dataclass(frozen=True)
 class VmBackup:
-    """One VM's configuration as a run captured it."""
+    """One VM's configuration as a run captured it, ready to store.
 
-    identity: VmIdentity
-    ovf: str                               # the OVF document, exactly as the engine sent it
-    ovf_hash: str                          # sha256 of the OVF with volatile fields removed
-    datacenter: str = ""                   # name of the VM's data center
-    ovf_zlib: Optional[bytes] = None       # zlib of the UTF-8 OVF, made beside the parse
-                                           # (on another core): store it as is if you compress
+    The key is the engine's VM id (``vm_id``), never the id the OVF itself carries.
+    ``blob`` is what the provider stores under ``ovf_hash``: the OVF sealed by the host
+    (compressed, and encrypted when the provider's store is), to be handed back unchanged
+    by ``read_ovf``. Providers never need to look inside it.
+    """
+
+    vm_id: str
+    name: str
+    kind: str                              # "vm" or "template"
+    datacenter: str                        # as the engine reported it at backup
+    cluster: str                           # as the engine reported it (the OVF's if none)
+    ovf_hash: str                          # the content's name: equal for equal content
+    blob: bytes                            # the sealed OVF
+    ovf: str = ""                          # the OVF text exactly as the engine sent it
+    identity: Optional[VmIdentity] = None  # what the OVF says (parsed with the hardened parser)
+    flags: Tuple[str, ...] = ()
+
+
+# --------------------------------------------------------------------------------------
+# Provider declarations and settings
+# --------------------------------------------------------------------------------------
+#: ``ProviderDeclaration.keeps``: what a provider holds that can be restored.
+KEEPS_OVF = "ovf-copies"        # OVF copies of its own: lists them, hands them out (read_ovf)
+KEEPS_ENGINE = "engine-side"    # what the engine keeps (msd): lists it, restores it itself
+KEEPS_NOTHING = "nothing"       # stores nothing restorable (noop, debug)
+
+#: Option types a provider can declare.
+OPTION_TYPES = ("str", "int", "float", "bool", "duration", "path", "secret")
+
+
+@dataclass(frozen=True)
+class Option:
+    """One setting a provider takes in its ``[provider:NAME]`` section.
+
+    ``type="secret"`` means the value is never written in the file: the section gives
+    ``NAME_file`` (a file holding it) or ``NAME_env`` (an environment variable), and the
+    provider reads it with :meth:`ProviderSettings.secret`.
+    """
+
+    name: str
+    type: str = "str"
+    default: Any = None
+    help: str = ""
+
+
+@dataclass(frozen=True)
+class ProviderDeclaration:
+    """What a provider is (``declare_provider``): what it keeps and which settings it takes."""
+
+    keeps: str
+    options: Tuple[Option, ...] = ()
+    description: str = ""
+    off_host: bool = False                 # it ships what it stores off this host
 
 
 @dataclass(frozen=True)
 class ProviderSettings:
-    """A provider's own settings: its ``[provider:NAME]`` section plus its scope."""
+    """A provider's own settings: its declared options (parsed, defaults filled in), the
+    data centers it covers, and where the system keeps local state.
+
+    The host's keys of a ``[provider:NAME]`` section (retries, retention, scope) are not
+    among ``options``: the host applies them itself.
+    """
 
     name: str
-    options: Mapping[str, str] = field(default_factory=dict)
-    datacenter: Optional[str] = None       # None: every data center
+    options: Mapping[str, Any] = field(default_factory=dict)
+    datacenter: Optional[str] = None       # the provider's scope (None: every data center);
+                                           # the host filters by it, providers need not
     system: str = "default"                # the backed-up system's name (one per engine)
     state_dir: str = "."                   # where providers keep local state by default
 
-    def get(self, key: str, default: Optional[str] = None) -> Optional[str]:
+    def get(self, key: str, default: Any = None) -> Any:
         value = self.options.get(key)
         return default if value in (None, "") else value
 
     def secret(self, key: str) -> Optional[str]:
-        """Read ``KEY_file`` (a path) or ``KEY_env`` (a variable name), never the value inline."""
-        import os
-
+        """The value of the declared secret option ``key``, read from the file its
+        ``KEY_file`` names or the variable its ``KEY_env`` names (never from the settings
+        file itself); None when the section gives neither."""
         path = self.get(key + "_file")
         if path:
-            with open(os.path.expanduser(path), encoding="utf-8") as f:
-                return f.read().strip()
+            try:
+                with open(os.path.expanduser(str(path)), encoding="utf-8") as f:
+                    return f.read().strip()
+            except OSError as e:
+                raise ConfigError(f"[provider:{self.name}] {key}_file: cannot read {path}: "
+                                  f"{e.strerror or e}") from None
         env = self.get(key + "_env")
         if env:
-            return os.environ.get(env)
+            value = os.environ.get(str(env))
+            if value is None:
+                raise ConfigError(f"[provider:{self.name}] {key}_env: the environment "
+                                  f"variable {env} is not set")
+            return value
         return None
 
 
@@ -188,9 +289,71 @@ class BackupOutcome:
 # --------------------------------------------------------------------------------------
 # Listing and restoring
 # --------------------------------------------------------------------------------------
+_GLOB = re.compile(r"[*?\[]")
+
+
+def is_glob(token: str) -> bool:
+    """Whether a VM selector is a name pattern (``*``, ``?``, ``[...]``)."""
+    return bool(_GLOB.search(token))
+
+
+@dataclass(frozen=True)
+class Query:
+    """What a listing asks of a provider (``list_restorable``).
+
+    An item *matches* when its VM id equals one of ``vms``, or its name in that generation
+    equals one or matches one as a case-sensitive glob (``*``, ``?``, ``[...]``, as
+    :func:`fnmatch.fnmatchcase`); an empty ``vms`` matches every VM. ``datacenter`` and
+    ``cluster`` compare the item's (as recorded at backup); ``at`` keeps generations taken
+    at or before it, ``generation`` only that one. With ``every`` the answer holds every
+    matching item, else only the newest matching item of each VM. ``limit`` keeps that
+    many items, newest first.
+    """
+
+    vms: Tuple[str, ...] = ()
+    datacenter: Optional[str] = None
+    cluster: Optional[str] = None
+    at: Optional[_dt.datetime] = None
+    generation: Optional[str] = None
+    every: bool = False
+    limit: Optional[int] = None
+
+    @property
+    def ids_and_names(self) -> Tuple[str, ...]:
+        return tuple(t for t in self.vms if not is_glob(t))
+
+    @property
+    def globs(self) -> Tuple[str, ...]:
+        return tuple(t for t in self.vms if is_glob(t))
+
+    def selects(self, vm_id: str, name: str) -> bool:
+        if not self.vms:
+            return True
+        return any(t == vm_id or t == name or (is_glob(t) and fnmatch.fnmatchcase(name, t))
+                   for t in self.vms)
+
+    def admits(self, item: "Restorable") -> bool:
+        """Whether ``item`` matches everything but ``every`` and ``limit``."""
+        return (self.selects(item.vm_id, item.name)
+                and self.datacenter in (None, item.datacenter)
+                and self.cluster in (None, item.cluster)
+                and self.generation in (None, item.generation)
+                and (self.at is None or (item.taken_at is not None and item.taken_at <= self.at)))
+
+    def answer(self, items: Sequence["Restorable"]) -> "list[Restorable]":
+        """``items`` narrowed to this query: what a provider that filters in Python returns
+        (and what the host checks every answer against)."""
+        chosen = [i for i in items if self.admits(i)]
+        chosen.sort(key=newest_first)
+        if not self.every:
+            seen: set = set()
+            chosen = [i for i in chosen if not (i.vm_id in seen or seen.add(i.vm_id))]
+        return chosen[:self.limit] if self.limit is not None else chosen
+
+
 @dataclass(frozen=True)
 class Restorable:
-    """One restorable configuration held by one provider."""
+    """One restorable configuration (one VM in one generation) held by one provider."""
 
     provider: str
     vm_id: str
@@ -201,12 +364,15 @@ class Restorable:
     cluster: str = ""
     ovf_hash: str = ""
     kind: str = "vm"
-    location: str = ""                     # provider-specific key (object name, storage domain id)
-    identity: Optional[VmIdentity] = None
-    registers: bool = False                # restored by registering what a storage domain
-                                           # holds (ids and disks as they are), not from an OVF
+    location: str = ""                     # provider-specific key (a storage domain id)
+    generations: Optional[int] = None      # how many generations of this VM it holds
+    flags: Tuple[str, ...] = ()            # FLAG_*: what its configuration cannot bring back
+    identity: Optional[VmIdentity] = None  # only from providers that cannot hand out the OVF
+                                           # (msd): what the engine tells without it
+    registers: bool = False                # restored by the provider itself (restore_vm),
+                                           # not from its OVF; set by the host
 
-    def to_dict(self) -> dict:
+    def to_dict(self) -> Dict[str, Any]:
         return {
             "provider": self.provider,
             "vm_id": self.vm_id,
@@ -218,7 +384,14 @@ class Restorable:
             "cluster": self.cluster,
             "ovf_hash": self.ovf_hash,
             "location": self.location,
+            "flags": list(self.flags),
         }
+
+
+def newest_first(item: Restorable) -> Tuple[float, str, str]:
+    """Sort key: newest generation first, then by name."""
+    when = (item.taken_at or EPOCH).timestamp()
+    return (-when, item.name, item.vm_id)
 
 
 @dataclass(frozen=True)
@@ -227,11 +400,20 @@ class RestoreRequest:
 
     item: Restorable
     name: str                              # the name the restored VM gets
-    cluster: Optional[str] = None          # None: the cluster the OVF names
+    cluster: Optional[str] = None          # None: the cluster recorded at backup / the OVF's
     regenerate_ids: bool = False           # True for copies: new VM id, new MACs
     allow_partial_import: bool = True      # register (msd) only
     reassign_bad_macs: bool = True         # register (msd) only
-    vnic_profile_mappings: Tuple[Tuple[str, str], ...] = ()   # (from "network/profile", to profile id)
+    vnic_profile_mappings: Tuple["VnicProfileMapping", ...] = ()
+    identity: Optional[VmIdentity] = None  # what the verified OVF says (host-checked)
+
+
+@dataclass(frozen=True)
+class VnicProfileMapping:
+    """Register (msd): the source's ``network/profile`` becomes this engine's profile id."""
+
+    source: str
+    target_id: str
 
 
 @dataclass(frozen=True)

@@ -1,16 +1,20 @@
 #!/usr/bin/env bash
 # Start a real single-node OpenStack Swift ("Swift All In One") on 127.0.0.1, for tests.
 #
-#   eval "$(bash scripts/start-saio.sh DIR)"      # exports SWIFT_AUTH_URL, SWIFT_USER, SWIFT_KEY
-#   ...
+#   eval "$(bash scripts/start-saio.sh DIR)"   # exports SWIFT_AUTH_URL, SWIFT_USER, SWIFT_KEY,
+#   ...                                        # S3_ENDPOINT_URL, S3_ACCESS_KEY_ID,
+#                                              # S3_SECRET_ACCESS_KEY, S3_REGION, SAIO_DIR
 #   SAIO_WIPE=1 bash scripts/stop-saio.sh DIR
 #
 # What runs: memcached (Debian package, installed if missing) and Swift's proxy, account,
 # container and object servers from PyPI's `swift` in a venv of its own, each one process
 # (workers = 0), all bound to 127.0.0.1. Auth is tempauth: user test:tester, key testing.
+# The proxy also speaks S3 (s3api, region us-east-1, SigV4, path-style addressing): the access
+# key is the tempauth account:user (test:tester), the secret its key (testing).
 # No systemd, no docker, nothing written to /etc. Progress goes to stderr; stdout carries
-# only the `export` lines. Layout under DIR: etc/ (configs, rings), log/, run/ (pid files),
-# cache/, data/ (unless SAIO_DATA_DIR says otherwise), install.log (apt and pip output).
+# only the `export` lines. Layout under DIR: etc/ (configs, rings), log/, run/ (pid files, and
+# `listeners`: the servers' listening sockets, which stop-saio.sh waits for), cache/, data/
+# (unless SAIO_DATA_DIR says otherwise), install.log (apt and pip output).
 #
 # Environment:
 #   SAIO_VENV            venv holding swift   (default $HOME/.cache/ovirt-backup/saio-venv, reused)
@@ -20,6 +24,9 @@
 #   SAIO_KEEP_DATA=1     keep objects of an earlier start (default: wiped)
 #   SAIO_PROXY_PORT 8080, SAIO_OBJECT_PORT 6200, SAIO_CONTAINER_PORT 6201,
 #   SAIO_ACCOUNT_PORT 6202, SAIO_MEMCACHED_PORT 11311   (must be distinct and free)
+#   SAIO_PORTS=auto      pick each of those five that is not set: a port free on 127.0.0.1 and
+#                        below the kernel's ephemeral range, so that no outgoing connection
+#                        can take it before the server binds it (scripts/dev uses this)
 #   SAIO_READY_TIMEOUT   seconds to wait for a working Swift (default 60)
 set -euo pipefail
 
@@ -36,48 +43,77 @@ VENV=${SAIO_VENV:-$HOME/.cache/ovirt-backup/saio-venv}
 SWIFT_VERSION=${SAIO_SWIFT_VERSION:-2.38.3}
 PY=${SAIO_PYTHON:-python3}
 DATA=${SAIO_DATA_DIR:-$DIR/data}
-PROXY_PORT=${SAIO_PROXY_PORT:-8080}
-OBJECT_PORT=${SAIO_OBJECT_PORT:-6200}
-CONTAINER_PORT=${SAIO_CONTAINER_PORT:-6201}
-ACCOUNT_PORT=${SAIO_ACCOUNT_PORT:-6202}
-MEMCACHED_PORT=${SAIO_MEMCACHED_PORT:-11311}
+case ${SAIO_PORTS:-} in   # dflt PORT: the default port, or none (SAIO_PORTS=auto picks it in step 1)
+  auto) dflt() { :; };;
+  '')   dflt() { echo "$1"; };;
+  *)    die "SAIO_PORTS must be 'auto' or unset, not '$SAIO_PORTS'";;
+esac
+PROXY_PORT=${SAIO_PROXY_PORT:-$(dflt 8080)}
+OBJECT_PORT=${SAIO_OBJECT_PORT:-$(dflt 6200)}
+CONTAINER_PORT=${SAIO_CONTAINER_PORT:-$(dflt 6201)}
+ACCOUNT_PORT=${SAIO_ACCOUNT_PORT:-$(dflt 6202)}
+MEMCACHED_PORT=${SAIO_MEMCACHED_PORT:-$(dflt 11311)}
 READY_TIMEOUT=${SAIO_READY_TIMEOUT:-60}
 ETC=$DIR/etc LOG=$DIR/log RUN=$DIR/run CACHE=$DIR/cache
 
-# --- 1. refuse early: a live instance in DIR, bad or busy ports ---------------------------
+# --- 1. refuse early: a live instance in DIR, bad or busy ports; pick the unset ones --------
 # shellcheck source=saio-lib.sh
-. "$(dirname "${BASH_SOURCE[0]}")/saio-lib.sh"   # alive PIDFILE
+. "$(dirname "${BASH_SOURCE[0]}")/saio-lib.sh"   # pidstart PID, alive PIDFILE, listening
 mkdir -p "$RUN"
 for f in "$RUN"/*.pid; do
   [ -e "$f" ] || continue
   alive "$f" && die "Swift already runs from $DIR ($(basename "$f" .pid)); stop it with: bash $HERE/stop-saio.sh $DIR"
 done
-rm -f "$RUN"/*.pid   # stale: none of them is alive
+rm -f "$RUN"/*.pid "$RUN/listeners"   # stale: none of them is alive
 
-PORTS="$PROXY_PORT $OBJECT_PORT $CONTAINER_PORT $ACCOUNT_PORT $MEMCACHED_PORT"
-for p in $PORTS; do
-  case $p in ''|*[!0-9]*) die "port '$p' is not a number";; esac
+for p in "$PROXY_PORT" "$OBJECT_PORT" "$CONTAINER_PORT" "$ACCOUNT_PORT" "$MEMCACHED_PORT"; do
+  case $p in *[!0-9]*) die "port '$p' is not a number";; esac
 done
-[ "$(printf '%s\n' $PORTS | sort -u | wc -l)" -eq 5 ] || die "ports must be distinct: $PORTS"
 # eventlet binds with SO_REUSEPORT, so a second server on a busy port would bind silently:
 # check each port here, with SO_REUSEADDR only (which still fails against any listener).
-"$PY" - $PORTS <<'EOF' || die "port(s) in use on 127.0.0.1 (set SAIO_*_PORT to free ones)"
-import socket, sys
-busy = []
-for port in map(int, sys.argv[1:]):
+# An empty one (SAIO_PORTS=auto) is picked, free by the same test and below the kernel's
+# ephemeral range (ip_local_port_range), where connect() never takes a port by itself.
+PORTS=$("$PY" - "$PROXY_PORT" "$OBJECT_PORT" "$CONTAINER_PORT" "$ACCOUNT_PORT" "$MEMCACHED_PORT" <<'EOF'
+import random, socket, sys
+
+def free(port):  # the port (bound now, by us) if it is free, else None; plus why not
     s = socket.socket()
     s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
     try:
         s.bind(("127.0.0.1", port))
         s.listen(1)
+        return s.getsockname()[1], None
     except OSError as e:
-        busy.append("%d (%s)" % (port, e.strerror))
+        return None, e.strerror
     finally:
         s.close()
+
+ports = [int(p) if p else None for p in sys.argv[1:]]
+busy = []
+for port in ports:
+    if port is not None:
+        ok, why = free(port)
+        if ok is None:
+            busy.append("%d (%s)" % (port, why))
 if busy:
     print("start-saio: busy: " + ", ".join(busy), file=sys.stderr)
     sys.exit(1)
+try:
+    low = int(open("/proc/sys/net/ipv4/ip_local_port_range").read().split()[0])
+except (OSError, ValueError, IndexError):
+    low = 0
+candidates = list(range(10000, low)) if low > 11000 else []   # else: what bind(port 0) gives
+random.shuffle(candidates)
+for i in range(len(ports)):
+    while ports[i] is None:
+        port = free(candidates.pop() if candidates else 0)[0]
+        if port not in ports:
+            ports[i] = port
+print(" ".join(map(str, ports)))
 EOF
+) || die "port(s) in use on 127.0.0.1 (set SAIO_*_PORT to free ones, or SAIO_PORTS=auto)"
+read -r PROXY_PORT OBJECT_PORT CONTAINER_PORT ACCOUNT_PORT MEMCACHED_PORT <<<"$PORTS"
+[ "$(printf '%s\n' $PORTS | sort -u | wc -l)" -eq 5 ] || die "ports must be distinct: $PORTS"
 
 # --- 2. install what is missing: memcached (apt), swift (venv) ---------------------------
 if ! command -v memcached >/dev/null 2>&1; then
@@ -177,12 +213,18 @@ done
   cat <<EOF
 
 [pipeline:main]
-pipeline = catch_errors gatekeeper healthcheck proxy-logging cache listing_formats bulk tempurl tempauth copy slo dlo versioned_writes symlink proxy-logging proxy-server
+pipeline = catch_errors gatekeeper healthcheck proxy-logging cache listing_formats bulk tempurl s3api tempauth copy slo dlo versioned_writes symlink proxy-logging proxy-server
 
 [app:proxy-server]
 use = egg:swift#proxy
 allow_account_management = true
 account_autocreate = true
+
+# S3 API: must come before tempauth, which then checks the S3 signature (access key
+# account:user, secret its key); SigV4 needs the region, hence location.
+[filter:s3api]
+use = egg:swift#s3api
+location = us-east-1
 
 [filter:tempauth]
 use = egg:swift#tempauth
@@ -269,14 +311,10 @@ trap cleanup EXIT
 trap 'exit 130' INT TERM
 
 launch() {  # launch NAME CMD...: detached, stdio on the log (a caller's $(...) must not wait)
-  local name=$1 stat rest
+  local name=$1
   shift
   setsid "$@" </dev/null >"$LOG/$name.log" 2>&1 &
-  local pid=$!
-  stat=$(cat "/proc/$pid/stat" 2>/dev/null) || die "$name exited at once (see $LOG/$name.log)"
-  rest=${stat##*) }
-  set -- $rest
-  echo "$pid ${20}" >"$RUN/$name.pid"
+  pidstart $! >"$RUN/$name.pid" || die "$name exited at once (see $LOG/$name.log)"
   STARTED=1
 }
 
@@ -340,10 +378,31 @@ while True:
     time.sleep(0.1)
 EOF
 
+# Record each server's listening sockets ("NAME PORT INODE"), for stop-saio.sh to wait until
+# they are really closed (a socket outlives its process if anything else still holds it).
+declare -A ours=()
+for p in $PORTS; do ours[$p]=1; done
+listeners=$(listening)
+for f in "$RUN"/*.pid; do
+  read -r pid _ <"$f"
+  for fd in /proc/"$pid"/fd/*; do
+    link=$(readlink "$fd" 2>/dev/null) || continue
+    case $link in socket:\[*\]) ino=${link#socket:\[}; ino=${ino%]};; *) continue;; esac
+    while read -r port lino; do
+      if [ "$lino" = "$ino" ] && [ -n "${ours[$port]:-}" ]; then echo "$(basename "$f" .pid) $port $ino"; fi
+    done <<<"$listeners"
+  done
+done >"$RUN/listeners"
+[ "$(wc -l <"$RUN/listeners")" -ge 5 ] || die "expected 5 listeners, found: $(tr '\n' ' ' <"$RUN/listeners")"
+
 trap - EXIT INT TERM
 ms=$(( $(date +%s%3N) - T0 ))
 say "Swift is ready on 127.0.0.1:$PROXY_PORT after $((ms / 1000)).$(printf '%03d' $((ms % 1000)))s (data: $DATA, logs: $LOG)"
 printf 'export SWIFT_AUTH_URL=%q\n' "http://127.0.0.1:$PROXY_PORT/auth/v1.0"
 printf 'export SWIFT_USER=%q\n' "test:tester"
 printf 'export SWIFT_KEY=%q\n' "testing"
+printf 'export S3_ENDPOINT_URL=%q\n' "http://127.0.0.1:$PROXY_PORT"
+printf 'export S3_ACCESS_KEY_ID=%q\n' "test:tester"
+printf 'export S3_SECRET_ACCESS_KEY=%q\n' "testing"
+printf 'export S3_REGION=%q\n' "us-east-1"
 printf 'export SAIO_DIR=%q\n' "$DIR"

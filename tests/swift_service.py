@@ -36,7 +36,6 @@ from urllib.parse import urlsplit, urlunsplit
 
 import pytest
 
-from ovirt_backup_plugin.model import ProviderSettings
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 START = PROJECT_ROOT / "scripts" / "start-saio.sh"
@@ -133,11 +132,6 @@ class SwiftService:
         """
         return {"auth_url": _with_port(self.auth_url, cut.port),
                 "storage_url": _with_port(self.storage_url, cut.port)}
-
-    def settings(self, name: str = "swift", *, system: str = "test", datacenter=None,
-                 **options) -> ProviderSettings:
-        return ProviderSettings(name=name, options=self.options(**options), system=system,
-                                datacenter=datacenter)
 
 
 def _with_port(url: str, port: int) -> str:

@@ -4,18 +4,11 @@ import sqlite3
 
 import pytest
 
-from ovirt_backup_plugin import synth
-from ovirt_backup_plugin.host import ProviderHandle
-from ovirt_backup_plugin.model import EngineIdentity, ProviderSettings
-from ovirt_backup_plugin.plugins import get_plugin_manager
-from ovirt_backup_plugin.replay import ReplayEngine
-from ovirt_backup_plugin.stores import attach
-from tests.test_spine import cli, write_config
-
-
-@pytest.fixture(autouse=True)
-def engine_password(monkeypatch):
-    monkeypatch.setenv("TEST_ENGINE_PASSWORD", "replay-secret")
+from ovirt_backup_plugin.testing import synth
+from ovirt_backup_plugin.host import Session
+from ovirt_backup_plugin.model import EngineIdentity
+from ovirt_backup_plugin.testing.replay import ReplayEngine
+from ovirt_backup_plugin.stores.ownership import attach
 
 
 def other_engine():
@@ -28,20 +21,26 @@ def other_engine():
     return eng
 
 
-def names(capsys, cfg):
-    code, out, _ = cli(capsys, "--config", cfg, "list", "--json")
-    return sorted(i["name"] for i in json.loads(out))
+@pytest.fixture
+def names(cli):
+    def run(cfg):
+        code, out, _ = cli("--config", cfg, "list", "--json")
+        return sorted(i["name"] for i in json.loads(out))
+    return run
 
 
-def backup_with(tmp_path, capsys, eng, label):
-    with ReplayEngine([eng.write_cassette(tmp_path / f"{label}.yaml")]) as server:
-        cfg = write_config(tmp_path, server.url)
-        code, out, err = cli(capsys, "--config", cfg, "backup")
-    return cfg, code, out
+@pytest.fixture
+def backup_with(tmp_path, cli, write_config):
+    def run(eng, label):
+        with ReplayEngine([eng.write_cassette(tmp_path / f"{label}.yaml")]) as server:
+            cfg = write_config(tmp_path, server.url)
+            code, out, err = cli("--config", cfg, "backup")
+        return cfg, code, out
+    return run
 
 
-def test_first_run_claims_the_store(tmp_path, capsys):
-    cfg, code, out = backup_with(tmp_path, capsys, synth.demo_engine(), "demo")
+def test_first_run_claims_the_store(tmp_path, backup_with):
+    cfg, code, out = backup_with(synth.demo_engine(), "demo")
     assert code == 0 and "now serves test-engine" in out
     owner = sqlite3.connect(tmp_path / "state" / "catalog.sqlite").execute(
         "SELECT value FROM meta WHERE key='owner'").fetchone()[0]
@@ -49,52 +48,56 @@ def test_first_run_claims_the_store(tmp_path, capsys):
         dc.id for dc in synth.demo_engine().datacenters)
 
 
-def test_a_second_engine_is_refused_then_attached_with_history(tmp_path, capsys):
-    backup_with(tmp_path, capsys, synth.demo_engine(), "demo")
-    before = names(capsys, str(tmp_path / "ovirt-backup.conf"))
+def test_a_second_engine_is_refused_then_attached_with_history(tmp_path, cli, write_config,
+                                                              backup_with, names):
+    backup_with(synth.demo_engine(), "demo")
+    before = names(str(tmp_path / "ovirt-backup.conf"))
 
-    cfg, code, out = backup_with(tmp_path, capsys, other_engine(), "other")
+    cfg, code, out = backup_with(other_engine(), "other")
     assert code == 2
     assert "serves another engine" in out and "ovirt-backup attach localdb" in out
-    assert names(capsys, cfg) == before                       # nothing written
+    assert names(cfg) == before                       # nothing written
 
     with ReplayEngine([other_engine().write_cassette(tmp_path / "o.yaml")]) as server:
         cfg = write_config(tmp_path, server.url)
-        code, out, err = cli(capsys, "--config", cfg, "attach", "localdb")
+        code, out, err = cli("--config", cfg, "attach", "localdb")
         assert code == 2 and "--continue" in err and "--fresh" in err
-        code, out, _ = cli(capsys, "--config", cfg, "attach", "localdb", "--continue")
+        code, out, _ = cli("--config", cfg, "attach", "localdb", "--continue")
         assert code == 0
         assert "1 generation(s)" in out and "written by test-engine" in out
-        code, out, _ = cli(capsys, "--config", cfg, "backup")
+        code, out, _ = cli("--config", cfg, "backup")
         assert code == 0, out
-    assert names(capsys, cfg) == sorted(before + ["mail01"])
+    assert names(cfg) == sorted(before + ["mail01"])
 
 
-def test_attach_fresh_sets_the_old_catalog_aside(tmp_path, capsys):
-    backup_with(tmp_path, capsys, synth.demo_engine(), "demo")
+def test_attach_fresh_sets_the_old_catalog_aside(tmp_path, cli, write_config, backup_with,
+                                                 names):
+    backup_with(synth.demo_engine(), "demo")
     with ReplayEngine([other_engine().write_cassette(tmp_path / "o.yaml")]) as server:
         cfg = write_config(tmp_path, server.url)
-        code, out, _ = cli(capsys, "--config", cfg, "attach", "localdb", "--fresh")
+        code, out, _ = cli("--config", cfg, "attach", "localdb", "--fresh")
         assert code == 0 and "set aside as" in out
-        assert names(capsys, cfg) == []
+        assert names(cfg) == []
         (aside,) = (tmp_path / "state").glob("catalog.set-aside-*.sqlite")
         rows = sqlite3.connect(aside).execute("SELECT count(*) FROM vms").fetchone()[0]
         assert rows == len(synth.demo_engine().vms)            # kept, not deleted
-        assert cli(capsys, "--config", cfg, "backup")[0] == 0
-        assert names(capsys, cfg) == ["mail01"]
-        code, out, _ = cli(capsys, "--config", cfg, "attach", "localdb")
+        assert cli("--config", cfg, "backup")[0] == 0
+        assert names(cfg) == ["mail01"]
+        code, out, _ = cli("--config", cfg, "attach", "localdb")
         assert "already serves this engine" in out and "set aside earlier" in out
 
 
 def test_interactive_answer_is_used(tmp_path):
-    settings = ProviderSettings(name="localdb", options={"path": str(tmp_path / "c.sqlite")})
-    handle = ProviderHandle(get_plugin_manager(["localdb"]), "localdb", settings)
+    session = Session.for_engine(None, system="t", providers=["localdb"],
+                                 state_dir=str(tmp_path),
+                                 provider_options={"localdb": {"path": str(tmp_path / "c.sqlite")}})
+    handle = session.handles[0]
     old = EngineIdentity("old", "https://old/ovirt-engine/api", ("dc-1",))
     new = EngineIdentity("new", "https://new/ovirt-engine/api", ("dc-2",))
-    handle.call("claim_store", owner=old, fresh=False)
+    handle.claim_store(old, False)
     lines = []
     assert attach(handle, new, mode=None, echo=lines.append, ask=lambda prompt: "q") == 0
     assert "nothing changed" in lines
-    assert handle.call("describe_store").owner == old
+    assert handle.describe_store().owner == old
     assert attach(handle, new, mode=None, echo=lines.append, ask=lambda prompt: "c") == 0
-    assert handle.call("describe_store").owner == new
+    assert handle.describe_store().owner == new

@@ -6,16 +6,14 @@ import zlib
 
 import pytest
 
-from ovirt_backup_plugin import synth
-from ovirt_backup_plugin.backup import run_backup
-from ovirt_backup_plugin.capture import capture_one, captured
+from ovirt_backup_plugin.testing import synth
+from ovirt_backup_plugin.backup.run import run_backup
+from ovirt_backup_plugin.backup.capture import capture_one, captured
 from ovirt_backup_plugin.engine import Engine, EngineSettings
-from ovirt_backup_plugin.host import ProviderHandle
-from ovirt_backup_plugin.model import ProviderSettings
+from ovirt_backup_plugin.model import Query
 from ovirt_backup_plugin.ovf import ovf_hash
-from ovirt_backup_plugin.plugins import get_plugin_manager
-from ovirt_backup_plugin.replay import ReplayEngine
-from ovirt_backup_plugin.restore import gather
+from ovirt_backup_plugin.testing.replay import ReplayEngine
+from ovirt_backup_plugin.restore.listing import gather
 
 PAGE = 40
 
@@ -51,11 +49,11 @@ def test_workers_read_and_capture_exactly_what_one_process_does(server):
         pooled = [(vm, c) for vm, c in captured(engine, workers=2)]
     assert [vm.name for vm, _ in pooled] == [vm.name for vm in server.synthetic.vms]
     assert pooled == inline
-    failed = {vm.name: c[3] for vm, c in pooled if c[0] is None}
+    failed = {vm.name: c.error for vm, c in pooled if not c.ok}
     assert set(failed) == {"vm077", "vm101"}
     assert "no OVF" in failed["vm077"] and "malformed OVF XML" in failed["vm101"]
     vm050 = next(c for vm, c in pooled if vm.name == "vm050")     # locked: fetched again
-    assert vm050[0] is not None and vm050[0].name == "vm050"
+    assert vm050.identity is not None and vm050.identity.name == "vm050"
     # every worker logged in and out on its own
     logins = [r for r in server.received if r.path.endswith("/sso/oauth/token")]
     logouts = [r for r in server.received if r.path.endswith("/sso-logout")]
@@ -63,22 +61,23 @@ def test_workers_read_and_capture_exactly_what_one_process_does(server):
 
 
 @pytest.mark.parametrize("workers", [0, 1])
-def test_a_large_backup_is_the_same_with_and_without_workers(server, tmp_path, workers):
-    settings = ProviderSettings(name="localdb",
-                                options={"path": str(tmp_path / f"w{workers}.sqlite")})
-    handle = ProviderHandle(get_plugin_manager(["localdb"]), "localdb", settings)
+def test_a_large_backup_is_the_same_with_and_without_workers(server, tmp_path, workers,
+                                                            session_of):
+    handle = session_of(["localdb"], {"localdb": {"path": str(tmp_path / f"w{workers}.sqlite")}}
+                        ).handles[0]
     with engine_of(server) as engine:
         report = run_backup(engine, [handle], system="big", workers=workers)
     assert report.vms_seen == 130 and report.vms_backed_up == 128
     assert len(report.skipped) == 2
-    by_name = {i.name: i.ovf_hash for i in gather([handle], Engine(None)).items}
+    by_name = {i.name: i.ovf_hash for i in gather([handle], Engine(None), Query()).items}
     assert len(by_name) == 128 and "vm077" not in by_name and "vm101" not in by_name
     assert by_name["vm100"] == ovf_hash(server.synthetic.vms[100].ovf)
 
 
-def test_workers_that_die_leave_the_rest_to_the_main_process(server, tmp_path, caplog):
-    settings = ProviderSettings(name="localdb", options={"path": str(tmp_path / "c.sqlite")})
-    pm = get_plugin_manager(["localdb"])
+def test_workers_that_die_leave_the_rest_to_the_main_process(server, tmp_path, caplog,
+                                                            session_of):
+    session = session_of(["localdb"], {"localdb": {"path": str(tmp_path / "c.sqlite")}})
+    pm, handle = session.pm, session.handles[0]
     killed = []
 
     def after(outcome, hook_name, impls, kwargs):
@@ -88,17 +87,17 @@ def test_workers_that_die_leave_the_rest_to_the_main_process(server, tmp_path, c
                 killed.append(child.pid)
 
     pm.add_hookcall_monitoring(lambda *a: None, after)
-    handle = ProviderHandle(pm, "localdb", settings)
     with engine_of(server) as engine:
         report = run_backup(engine, [handle], system="big", workers=1)
     assert killed
     assert report.exit_code == 1 and report.vms_backed_up == 128     # partial: 2 skipped
     assert "reading on in this process" in caplog.text
-    assert len({i.name for i in gather([handle], Engine(None)).items}) == 128
+    assert len({i.name for i in gather([handle], Engine(None), Query()).items}) == 128
 
 
 def test_the_compressed_ovf_is_the_ovf():
     ovf = big_engine().vms[0].ovf
-    identity, digest, packed, error = capture_one(ovf)
-    assert error == "" and identity.name == "vm000" and digest == ovf_hash(ovf)
-    assert zlib.decompress(packed).decode("utf-8") == ovf
+    capture = capture_one(ovf)
+    assert capture.ok and capture.error == "" and capture.identity.name == "vm000"
+    assert capture.digest == ovf_hash(ovf)
+    assert zlib.decompress(capture.packed).decode("utf-8") == ovf

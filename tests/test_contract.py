@@ -6,22 +6,22 @@
 import contextlib
 import os
 import subprocess
+import tempfile
 import zlib
+from pathlib import Path
 
 import pytest
 
-from ovirt_backup_plugin.contract import ProviderContract, ProviderHarness
 from ovirt_backup_plugin.hooks import localdb, swift
-from ovirt_backup_plugin.model import ProviderSettings
+from ovirt_backup_plugin.testing.contract import ProviderContract, ProviderHarness
 
 pytest_plugins = ["tests.swift_service"]
 
 
 class LocalDbHarness(ProviderHarness):
     def __init__(self, directory, mounted):
-        super().__init__("localdb", localdb, ProviderSettings(
-            name="localdb", options={"path": str(directory / "catalog.sqlite")},
-            system="contract", state_dir=str(directory)))
+        super().__init__("localdb", localdb, {"path": str(directory / "catalog.sqlite")},
+                         state_dir=str(directory))
         self.directory, self.mounted = directory, mounted
 
     @contextlib.contextmanager
@@ -45,7 +45,7 @@ class LocalDbHarness(ProviderHarness):
     def corrupt(self, item):
         import sqlite3
 
-        db = sqlite3.connect(self.settings.options["path"])
+        db = sqlite3.connect(self.options["path"])
         with db:
             db.execute("UPDATE blobs SET ovf = ? WHERE hash = ?",
                        (zlib.compress(b"<ovf>bit rot</ovf>"), item.ovf_hash))
@@ -74,8 +74,9 @@ class TestLocalDb(ProviderContract):
 
 class SwiftHarness(ProviderHarness):
     def __init__(self, service, netcut, container):
-        super().__init__("swift", swift, service.settings(
-            "swift", system="contract", container=container, **service.via(netcut)))
+        super().__init__("swift", swift, service.options(container=container,
+                                                         **service.via(netcut)),
+                         state_dir=str(Path(tempfile.gettempdir())))
         self.service, self.netcut, self.container = service, netcut, container
 
     @contextlib.contextmanager

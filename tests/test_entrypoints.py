@@ -13,10 +13,10 @@ from pathlib import Path
 
 import pytest
 
-from ovirt_backup_plugin.demo import demo_cassettes
+from ovirt_backup_plugin.testing.cassettes import demo_cassettes
 from ovirt_backup_plugin.errors import ConfigError
-from ovirt_backup_plugin.plugins import get_plugin_manager, installed_providers
-from ovirt_backup_plugin.replay import ReplayEngine
+from ovirt_backup_plugin.host.plugins import get_plugin_manager, installed_providers
+from ovirt_backup_plugin.testing.replay import ReplayEngine
 
 EXAMPLE = Path(__file__).resolve().parent.parent / "examples" / "ovirt-backup-ovfdir"
 CLI = [sys.executable, "-m", "ovirt_backup_plugin.cli"]
@@ -48,7 +48,7 @@ def write_config(path: Path, text: str) -> str:
 def test_installed_providers_name_the_distribution_and_version(ovfdir_installed):
     info = installed_providers()["ovfdir"]
     assert (info.distribution, info.version, info.module) == (
-        "ovirt-backup-ovfdir", "0.1.0", "ovirt_backup_ovfdir")
+        "ovirt-backup-ovfdir", "0.2.0", "ovirt_backup_ovfdir")
     assert not info.builtin and not info.hidden
 
 
@@ -58,23 +58,22 @@ def test_the_entry_point_is_registered_under_its_name(ovfdir_installed):
     pm = get_plugin_manager(["ovfdir"])
     assert [(name, plugin) for name, plugin in pm.list_name_plugin()] == [
         ("ovfdir", ovirt_backup_ovfdir)]
-    implemented = {impl.function.__name__ for hook in ("before_backup", "write_ovf",
-                                                       "after_backup", "list_restorable",
-                                                       "read_ovf", "restore_vm")
-                   for impl in getattr(pm.hook, hook).get_hookimpls()}
-    assert implemented == {"before_backup", "write_ovf", "after_backup", "list_restorable",
-                           "read_ovf", "restore_vm"}
+    implemented = {caller.name for caller in pm.get_hookcallers(ovirt_backup_ovfdir)}
+    assert implemented == {"declare_provider", "before_backup", "write_ovf", "after_backup",
+                           "list_restorable", "read_ovf"}
 
 
 def test_ovirt_backup_providers_lists_it(ovfdir_installed, tmp_path):
     plain = ovirt_backup("--config", write_config(tmp_path / "none.ini", "[backup]\n"),
                          "providers").stdout
-    assert re.search(r"^ovfdir +ovirt-backup-ovfdir +0\.1\.0 +no +plugin$", plain, re.M), plain
+    assert re.search(r"^ovfdir +ovirt-backup-ovfdir +0\.2\.0 +no +plugin +ovf-copies$", plain,
+                     re.M), plain
     enabled = ovirt_backup("--config", write_config(tmp_path / "ovfdir.ini", """
         [backup]
         providers = ovfdir
     """), "providers").stdout
-    assert re.search(r"^ovfdir +ovirt-backup-ovfdir +0\.1\.0 +yes +plugin$", enabled, re.M)
+    assert re.search(r"^ovfdir +ovirt-backup-ovfdir +0\.2\.0 +yes +plugin +ovf-copies$",
+                     enabled, re.M)
 
 
 def test_backup_and_list_with_the_plugin_from_the_command_line(ovfdir_installed, tmp_path):
@@ -96,7 +95,7 @@ def test_backup_and_list_with_the_plugin_from_the_command_line(ovfdir_installed,
         backup = ovirt_backup("--config", config, "backup", env=env)
         listing = ovirt_backup("--config", config, "list", env=env).stdout
     assert "ovfdir" in backup.stdout
-    assert len(list((tmp_path / "ovf-copies" / "ovf").glob("*.ovf"))) == 6
+    assert len(list((tmp_path / "ovf-copies" / "ovf").glob("*"))) == 6
     assert len(list((tmp_path / "ovf-copies" / "runs").glob("*.json"))) == 1
     for name in ("web01", "db01", "app01", "win-ad01", "lab-build01", "lab-db01"):
         assert re.search(rf"\b{name}\b", listing), listing
@@ -138,7 +137,8 @@ def test_a_provider_that_fails_to_import_is_named_with_its_distribution(broken_d
         providers = broken
     """)
     listed = ovirt_backup("--config", config, "providers", env=env).stdout
-    assert re.search(r"^broken +ovirt-backup-broken +0\.0\.1 +yes +plugin$", listed, re.M), listed
+    assert re.search(r'^broken +ovirt-backup-broken +0\.0\.1 +yes +plugin +unusable: error '
+                     r'importing provider "broken"', listed, re.M), listed
 
     failed = ovirt_backup("--config", config, "list", env=env, check=False)
     assert failed.returncode == 2

@@ -4,7 +4,6 @@ Through the CLI, the real SDK over HTTP against replay engines whose VMs change 
 runs, the real SQLite catalog and the real loopback Swift. Where a test needs old
 generations it rewrites their start time in the SQLite catalog (the test owns the store).
 """
-import dataclasses
 import datetime as dt
 import json
 import re
@@ -13,21 +12,21 @@ import uuid
 
 import pytest
 
-from ovirt_backup_plugin import synth
+from ovirt_backup_plugin.testing import synth
 from ovirt_backup_plugin.cli import main
-from ovirt_backup_plugin.config import load_config
-from ovirt_backup_plugin.contract import ProviderContract, ProviderHarness
+from ovirt_backup_plugin.host.config import load_config
+from ovirt_backup_plugin.testing.contract import ProviderContract, ProviderHarness
 from ovirt_backup_plugin.engine import Engine
 from ovirt_backup_plugin.errors import BackupError, ConfigError
-from ovirt_backup_plugin.history import build_history
-from ovirt_backup_plugin.host import provider_handles
-from ovirt_backup_plugin.model import ProviderSettings, Restorable
+from ovirt_backup_plugin.restore.history import build_history
+from ovirt_backup_plugin.host import Session
+from ovirt_backup_plugin.model import GenerationInfo, Query, Restorable
 from ovirt_backup_plugin.ovf import parse_ovf
-from ovirt_backup_plugin.plugins import get_plugin_manager
-from ovirt_backup_plugin.replay import ReplayEngine
-from ovirt_backup_plugin.restore import gather
-from ovirt_backup_plugin.retention import (NOTHING_KEPT, Generation, Policy, decide, generations,
-                                          left_without_backup, make_policy, parse_duration)
+from ovirt_backup_plugin.testing.replay import ReplayEngine
+from ovirt_backup_plugin.restore.listing import gather
+from ovirt_backup_plugin.stores.retention import (NOTHING_KEPT, Generation, Policy, decide,
+                                                 left_without_backup, make_policy,
+                                                 parse_duration)
 
 pytest_plugins = ["tests.swift_service"]
 
@@ -58,11 +57,6 @@ def demo(*, drop=(), **web01) -> synth.SyntheticEngine:
 
 
 CHANGED = dict(memory_mb=8192, cpus=4, nics=WEB01["nics"] + [BACKUP_NIC])
-
-
-@pytest.fixture(autouse=True)
-def engine_password(monkeypatch):
-    monkeypatch.setenv("TEST_ENGINE_PASSWORD", PASSWORD)
 
 
 @pytest.fixture
@@ -199,21 +193,23 @@ def test_history_of_an_ambiguous_or_unknown_name_is_a_clear_error(store, capsys)
     assert code == 2 and "provider 'swift' is not enabled" in err
 
 
-def test_history_reads_the_stored_ovf_when_a_listing_has_no_identity(store, capsys):
+def test_history_reads_one_checked_ovf_per_period(store, capsys):
     store.backup(capsys, demo())
     store.backup(capsys, demo(memory_mb=6144))
-    config = load_config(store.config)
-    handles = provider_handles(get_plugin_manager(config.providers), config)
-    items = [dataclasses.replace(i, identity=None) for i in gather(handles, Engine(None)).items]
+    store.backup(capsys, demo(memory_mb=6144))
+    handles = Session.open(load_config(store.config)).handles
+    items = gather(handles, Engine(None), Query(vms=("web01",), every=True)).items
+    assert len(items) == 3 and all(i.identity is None for i in items)
     read = []
 
     def identity_of(item: Restorable):
         read.append(item.generation)
-        return parse_ovf(handles[0].call("read_ovf", item=item))
+        return handles[0].read_checked(item).identity
 
     history = build_history(items, "web01", identity_of)
     assert [p.changes for p in history.periods] == [[], ["memory: 4096 → 6144 MB"]]
     assert len(read) == 2                  # one OVF per period, not one per generation
+    assert [len(p.items) for p in history.periods] == [1, 2]
 
 
 # -- prune --------------------------------------------------------------------------------
@@ -438,12 +434,19 @@ def item(provider, generation, name, days_old=0):
                       taken_at=T0 - dt.timedelta(days=days_old))
 
 
-def test_generations_are_distinct_per_provider_and_orphans_are_found():
+def test_a_vm_is_left_without_backup_when_its_newest_item_everywhere_is_removed():
+    newest = [item("a", "g2", "web"), item("a", "g1", "db", 2),
+              item("b", "g1", "db", 2), item("b", "g1", "old", 2)]
+    assert [i.name for i in left_without_backup(newest, {("a", "g1")})] == []
+    assert [i.name for i in left_without_backup(newest, {("a", "g1"), ("b", "g1")})] == [
+        "db", "old"]
+    info = GenerationInfo(id="g1", taken_at=T0, vms=2, mode="incremental")
+    assert Generation.of("a", info) == Generation("a", "g1", T0, 2, "incremental")
+
+
+def test_left_without_backup_counts_every_item_given():
     items = [item("a", "g1", "web", 2), item("a", "g1", "db", 2), item("a", "g2", "web"),
              item("b", "g1", "db", 2), item("b", "g1", "old", 2)]
-    found = generations(items)
-    assert [(g.id, g.vms) for g in found["a"]] == [("g2", 1), ("g1", 2)]
-    assert [(g.id, g.vms) for g in found["b"]] == [("g1", 2)]
     assert [i.name for i in left_without_backup(items, {("a", "g1")})] == []
     assert [i.name for i in left_without_backup(items, {("a", "g1"), ("b", "g1")})] == [
         "db", "old"]
@@ -452,8 +455,7 @@ def test_generations_are_distinct_per_provider_and_orphans_are_found():
 def test_a_provider_without_forget_generations_skips_the_contract_test(tmp_path):
     from ovirt_backup_plugin.hooks import noop
 
-    harness = ProviderHarness("noop", noop, ProviderSettings(name="noop",
-                                                             state_dir=str(tmp_path)))
+    harness = ProviderHarness("noop", noop, {}, state_dir=str(tmp_path))
     with pytest.raises(pytest.skip.Exception, match="does not implement forget_generations"):
         ProviderContract().forgetting_handle(harness)
 

@@ -2,26 +2,29 @@
 
 Everything goes through the real host code (plugin manager, provider handles, run_backup,
 gather/select/restore) and the real ovirtsdk4 over HTTP to a replay engine serving a
-cassette synthesized by :class:`ovirt_backup_plugin.synth.SyntheticEngine`. Assertions
+cassette synthesized by :class:`ovirt_backup_plugin.testing.synth.SyntheticEngine`. Assertions
 are on what the engine receives (paths, bodies, order) and what the user reads (report,
 messages, exit codes).
 """
 from pathlib import Path
 from xml.etree import ElementTree
 
+import dataclasses
+
 import pytest
 from ovirtsdk4 import types
 
-from ovirt_backup_plugin import hookimpl, synth
-from ovirt_backup_plugin.backup import EXIT_FAILED, EXIT_OK, EXIT_PARTIAL, run_backup
-from ovirt_backup_plugin.config import Config
-from ovirt_backup_plugin.engine import Engine, EngineSettings
-from ovirt_backup_plugin.errors import ProviderError
-from ovirt_backup_plugin.host import ProviderHandle, provider_handles
-from ovirt_backup_plugin.model import RestoreRequest
-from ovirt_backup_plugin.plugins import get_plugin_manager
-from ovirt_backup_plugin.replay import ReplayEngine
-from ovirt_backup_plugin.restore import gather, restore, select
+from ovirt_backup_plugin import hookimpl
+from ovirt_backup_plugin.testing import synth
+from ovirt_backup_plugin.backup.run import EXIT_FAILED, EXIT_OK, EXIT_PARTIAL, run_backup
+from ovirt_backup_plugin.engine import EngineSettings
+from ovirt_backup_plugin.errors import ConfigError, ProviderError
+from ovirt_backup_plugin.host import ProviderHandle, Session
+from ovirt_backup_plugin.model import (KEEPS_NOTHING, ProviderDeclaration, Query,
+                                       RestoreRequest, VnicProfileMapping)
+from ovirt_backup_plugin.testing.replay import ReplayEngine
+from ovirt_backup_plugin.restore.listing import gather, select
+from ovirt_backup_plugin.restore.restore import restore
 
 API = "/ovirt-engine/api"
 FAST = {"retries": "2", "retry_delay": "0", "busy_wait": "0", "confirm_timeout": "0"}
@@ -69,12 +72,12 @@ class Counter:
         self.vms = []
 
     @hookimpl
-    def before_backup(self, run, engine, settings):
-        return None
+    def declare_provider(self):
+        return ProviderDeclaration(keeps=KEEPS_NOTHING)
 
     @hookimpl
     def write_ovf(self, run, vm, settings):
-        self.vms.append(vm.identity.name)
+        self.vms.append(vm.name)
         return True
 
 
@@ -87,16 +90,15 @@ def site(tmp_path):
         server = ReplayEngine([eng.write_cassette(tmp_path / f"engine{len(opened)}.yaml")])
         server.start()
         msd_options = dict(FAST if options is None else options)
-        config = Config(
-            engine=EngineSettings(url=server.url, username=server.username,
-                                  password=server.password, retries=0, retry_delay=0),
-            system="site", providers=["msd"] + [name for name, _ in extra],
-            datacenter=datacenter, state_dir=str(tmp_path),
-            provider_options={"msd": msd_options})
-        pm = get_plugin_manager(["msd"], extra=list(extra))
-        engine = Engine(config.engine)
+        session = Session.for_engine(
+            EngineSettings(url=server.url, username=server.username, password=server.password,
+                           retries=0, retry_delay=0),
+            system="site", providers=["msd"], state_dir=str(tmp_path),
+            provider_options={"msd": msd_options}, extra=list(extra),
+            **({"datacenter": datacenter} if datacenter else {}))
+        engine = session.engine
         opened.append((server, engine))
-        return server, engine, provider_handles(pm, config)
+        return server, engine, session.handles
 
     yield _site
     for server, engine in opened:
@@ -202,7 +204,8 @@ def test_the_host_waits_busy_wait_between_attempts(site, options, waits):
     eng = inventory(**{"lab-data1": {"busy": len(waits)}})
     server, engine, handles = site(eng, options=options, datacenter="Lab")
     slept = []
-    handle = ProviderHandle(handles[0].pm, "msd", handles[0].settings, sleep=slept.append)
+    h = handles[0]
+    handle = ProviderHandle(h.pm, "msd", h.settings, h.declaration, h.host, sleep=slept.append)
     report = run_backup(engine, [handle], system="site")
 
     assert slept == waits
@@ -211,13 +214,8 @@ def test_the_host_waits_busy_wait_between_attempts(site, options, waits):
 
 
 def test_busy_wait_must_be_seconds(site):
-    server, engine, handles = site(inventory(), options=dict(FAST, busy_wait="soon"))
-    report = run_backup(engine, handles, system="site")
-
-    msd = report.providers["msd"]
-    assert not msd.ok and "busy_wait = 'soon'" in msd.reason
-    assert update_targets(server) == []
-    assert report.exit_code == EXIT_FAILED
+    with pytest.raises(ConfigError, match=r"\[provider:msd\] busy_wait = 'soon'"):
+        site(inventory(), options=dict(FAST, busy_wait="soon"))
 
 
 @pytest.mark.parametrize("with_other, exit_code", [(False, EXIT_FAILED), (True, EXIT_PARTIAL)])
@@ -230,8 +228,8 @@ def test_a_store_busy_beyond_the_retries_fails_the_provider(site, with_other, ex
     assert update_targets(server) == [sd_id(eng, "lab-data1")] * 3     # 1 + retries
     msd = report.providers["msd"]
     assert not msd.ok
-    assert msd.reason.startswith("msd: OVF_STORE of data center Lab (master domain "
-                                 "lab-data1) is busy")
+    assert ("msd: OVF_STORE busy, retried later: data center Lab: master domain lab-data1"
+            in msd.reason)
     assert "OVF data is currently being updated" in msd.reason
     assert report.exit_code == exit_code
     assert "msd FAILED" in report.summary()
@@ -247,11 +245,85 @@ def test_the_other_409_of_the_call_is_retried_too(site):
     assert len(update_targets(server)) == 2
 
 
+# -- each data center on its own ---------------------------------------------------------
+def multi_dc(*order):
+    """Data centers in ``order``: "ok" (a healthy one, with its master), "empty" (no storage:
+    uninitialized), "unknown" (its master in status unknown)."""
+    eng = synth.SyntheticEngine(seed=5)
+    for n, kind in enumerate(order):
+        dc = eng.add_datacenter(f"{kind}{n}", status="uninitialized" if kind == "empty" else "up")
+        eng.add_cluster(f"c{n}", dc)
+        if kind != "empty":
+            eng.add_storage_domain(f"{kind}{n}-master", dc, master=True,
+                                   status="unknown" if kind == "unknown" else "active")
+            eng.add_vm(f"vm{n}", f"c{n}")
+    return eng
+
+
+@pytest.mark.parametrize("order", [("empty", "ok"), ("ok", "empty"), ("empty", "ok", "empty")])
+def test_a_data_center_without_storage_is_skipped_and_the_others_are_updated(site, order):
+    eng = multi_dc(*order)
+    server, engine, handles = site(eng)
+    report = run_backup(engine, handles, system="site")
+
+    msd = report.providers["msd"]
+    assert msd.ok and report.exit_code == EXIT_OK, report.summary()
+    ok = [n for n, kind in enumerate(order) if kind == "ok"]
+    assert update_targets(server) == [sd_id(eng, f"ok{n}-master") for n in ok]
+    for n, kind in enumerate(order):
+        (line,) = [m for m in msd.messages if f"data center {kind}{n}" in m]
+        if kind == "empty":
+            assert "skipped: it is uninitialized" in line
+        else:
+            assert line.startswith(f"OVF_STORE of data center ok{n} on master domain")
+
+
+def test_a_master_in_status_unknown_is_reported_not_retried(site):
+    eng = multi_dc("unknown", "ok")
+    server, engine, handles = site(eng)
+    report = run_backup(engine, handles, system="site")
+
+    assert update_targets(server) == [sd_id(eng, "ok1-master")]        # asked once, no retry
+    msd = report.providers["msd"]
+    assert msd.ok
+    assert any("data center unknown0 skipped: its master domain unknown0-master is unknown, "
+               "not active" in m for m in msd.messages)
+
+
+def test_a_not_active_409_is_permanent_and_the_other_data_centers_go_on(site):
+    eng = multi_dc("ok", "ok")
+    eng.add_ovf_store_update("ok0-master", busy=5, busy_detail=synth.OVF_STORE_NOT_ACTIVE)
+    server, engine, handles = site(eng)
+    report = run_backup(engine, handles, system="site")
+
+    first, second = sd_id(eng, "ok0-master"), sd_id(eng, "ok1-master")
+    assert update_targets(server) == [first, second]                 # no retry of the refusal
+    msd = report.providers["msd"]
+    assert not msd.ok and report.exit_code == EXIT_FAILED
+    assert "data center ok0 (master domain ok0-master refused the update" in msd.reason
+    assert "must be an active data domain" in msd.reason
+    assert any(m.startswith("OVF_STORE of data center ok1 on master domain ok1-master updated")
+               for m in msd.messages)
+
+
+def test_the_confirmation_read_failing_never_blocks_the_update(site):
+    eng = inventory(**{"lab-data1": {"written_at": "2026-11-26T07:00:00.000+00:00"}})
+    eng.add_error("GET", synth.with_query(f"{API}/events", max="1",
+                                          search=synth.ovf_store_event_search("lab-data1")),
+                  500, times=None)
+    server, engine, handles = site(eng, datacenter="Lab")
+    report = run_backup(engine, handles, system="site")
+
+    assert update_targets(server) == [sd_id(eng, "lab-data1")]
+    (message,) = report.providers["msd"].messages
+    assert report.providers["msd"].ok and "not confirmed by the engine yet" in message
+
+
 # -- listing -------------------------------------------------------------------------------
 def test_list_restorable_gives_the_unregistered_vms_and_templates_with_names(site):
     eng = inventory()
     server, engine, handles = site(eng)
-    listing = gather(handles, engine)
+    listing = gather(handles, engine, Query())
 
     assert listing.errors == {}
     got = sorted((i.kind, i.name, i.datacenter, i.generation, i.location, i.provider)
@@ -273,7 +345,7 @@ def test_list_restorable_gives_the_unregistered_vms_and_templates_with_names(sit
 def test_list_restorable_keeps_to_the_data_center_asked(site):
     eng = inventory()
     server, engine, handles = site(eng)
-    listing = gather(handles, engine, datacenter="Lab")
+    listing = gather(handles, engine, Query(datacenter="Lab"))
 
     assert [(i.name, i.datacenter) for i in listing.items] == [("lab-old", "Lab")]
     assert not any(sd_id(eng, "prod-data2") in r.path for r in server.received)
@@ -287,7 +359,7 @@ def register_requests(server):
 def test_restore_registers_templates_before_vms_with_the_cluster(site):
     eng = inventory()
     server, engine, handles = site(eng)
-    listing = gather(handles, engine)
+    listing = gather(handles, engine, Query())
     items = select(listing, ["legacy-app", "rhel8-base"])       # the VM asked first
     lines = []
     outcome = restore(items, {h.name: h for h in handles}, engine, cluster="prod-a",
@@ -314,12 +386,13 @@ def test_restore_registers_templates_before_vms_with_the_cluster(site):
 def test_register_sends_the_mappings_and_flags_asked(site):
     eng = inventory()
     server, engine, handles = site(eng)
-    item, = [i for i in gather(handles, engine).items if i.name == "lab-old"]
+    item, = [i for i in gather(handles, engine, Query()).items if i.name == "lab-old"]
     request = RestoreRequest(item=item, name="lab-old", cluster="lab",
                              allow_partial_import=False, reassign_bad_macs=False,
-                             vnic_profile_mappings=(("ovirtmgmt/mgmt-old", "profile-1"),
-                                                    ("lab-net", "profile-2")))
-    result = handles[0].call("restore_vm", request=request, engine=engine, retry=False)
+                             vnic_profile_mappings=(
+                                 VnicProfileMapping("ovirtmgmt/mgmt-old", "profile-1"),
+                                 VnicProfileMapping("lab-net", "profile-2")))
+    result = handles[0].restore_vm(request, engine)
 
     body = xml(register_requests(server)[0].body)
     assert (body.findtext("cluster/name"), body.findtext("allow_partial_import"),
@@ -336,9 +409,9 @@ def test_a_vm_asked_under_another_name_is_renamed_after_registering(site):
     eng = inventory()
     eng.add_rename("legacy-app", "legacy-app-restored")
     server, engine, handles = site(eng)
-    item, = [i for i in gather(handles, engine).items if i.name == "legacy-app"]
-    result = handles[0].call("restore_vm", engine=engine, retry=False,
-                             request=RestoreRequest(item=item, name="legacy-app-restored"))
+    item, = [i for i in gather(handles, engine, Query()).items if i.name == "legacy-app"]
+    result = handles[0].restore_vm(RestoreRequest(item=item, name="legacy-app-restored"),
+                                   engine)
 
     vm = entity(eng, "legacy-app")
     calls = [(r.method, r.path) for r in server.received if r.method in ("POST", "PUT")
@@ -355,10 +428,9 @@ def test_a_vm_asked_under_another_name_is_renamed_after_registering(site):
 def test_a_template_is_not_renamed_and_nothing_is_registered(site):
     eng = inventory()
     server, engine, handles = site(eng)
-    item, = [i for i in gather(handles, engine).items if i.name == "rhel8-base"]
+    item, = [i for i in gather(handles, engine, Query()).items if i.name == "rhel8-base"]
     with pytest.raises(ProviderError, match="registers templates under their own name"):
-        handles[0].call("restore_vm", engine=engine, retry=False,
-                        request=RestoreRequest(item=item, name="rhel8-golden"))
+        handles[0].restore_vm(RestoreRequest(item=item, name="rhel8-golden"), engine)
     assert register_requests(server) == []
 
 
@@ -367,7 +439,7 @@ def test_a_template_is_not_renamed_and_nothing_is_registered(site):
 def test_copies_with_new_ids_are_refused_before_anything_is_registered(site, kwargs):
     eng = inventory()
     server, engine, handles = site(eng)
-    items = select(gather(handles, engine), ["legacy-app"])
+    items = select(gather(handles, engine, Query()), ["legacy-app"])
     lines = []
     outcome = restore(items, {h.name: h for h in handles}, engine, echo=lines.append, **kwargs)
 
@@ -386,7 +458,7 @@ def test_an_engine_refusal_fails_that_copy_and_the_restore_goes_on(site):
     eng.add_error("POST", f"{API}/storagedomains/{sd_id(eng, 'prod-data2')}/vms/{vm.id}/register",
                   409, detail=synth.CONFLICT_ID, times=None)
     server, engine, handles = site(eng)
-    items = select(gather(handles, engine), ["legacy-app", "lab-old"])
+    items = select(gather(handles, engine, Query()), ["legacy-app", "lab-old"])
     outcome = restore(items, {h.name: h for h in handles}, engine, echo=lambda s: None)
 
     assert outcome.restored == ["lab-old"] and outcome.exit_code == 1
@@ -422,11 +494,8 @@ def test_the_disks_of_a_domain_look_like_a_real_engines(site, real_engine):
 
 
 # -- the CLI: restore from msd with the register options -------------------------------------
-def test_cli_restore_registers_with_options_and_renames(tmp_path, capsys, monkeypatch):
+def test_cli_restore_registers_with_options_and_renames(tmp_path, monkeypatch, cli, write_config):
     from lxml import etree
-
-    from ovirt_backup_plugin import synth
-    from tests.test_spine import cli, write_config
 
     monkeypatch.setenv("TEST_ENGINE_PASSWORD", "replay-secret")
     eng = synth.demo_engine()
@@ -435,7 +504,7 @@ def test_cli_restore_registers_with_options_and_renames(tmp_path, capsys, monkey
     with ReplayEngine([eng.write_cassette(tmp_path / "e.yaml")]) as server:
         cfg = write_config(tmp_path, server.url, providers="msd",
                            extra="[provider:msd]\nconfirm_timeout = 0\n")
-        code, out, err = cli(capsys, "--config", cfg, "restore", "legacy-app01",
+        code, out, err = cli("--config", cfg, "restore", "legacy-app01",
                              "--name-pattern", "{name}-restored", "--cluster", "prod-a",
                              "--vnic-profile-map", "ovirtmgmt/ovirtmgmt=profile-42",
                              "--keep-bad-macs")

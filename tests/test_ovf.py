@@ -9,6 +9,7 @@ import pytest
 from lxml import etree
 
 from ovirt_backup_plugin import ovf
+from ovirt_backup_plugin.ovf import parse as ovf_parse
 from ovirt_backup_plugin.errors import OvfError
 from ovirt_backup_plugin.model import Disk, Nic, Snapshot
 from ovirt_backup_plugin.ovf import MAX_OVF_BYTES, diff_identities, ovf_hash, parse_ovf
@@ -269,18 +270,18 @@ def test_xxe_is_refused_without_reading_the_file(secret_file):
 
 def test_xxe_past_the_text_check_is_still_refused(secret_file):
     # Defence in depth: the hardened parser itself never substitutes the entity...
-    root = etree.fromstring(_xxe(secret_file).encode(), ovf._new_parser())
+    root = etree.fromstring(_xxe(secret_file).encode(), ovf_parse._new_parser())
     assert MARKER not in etree.tostring(root, encoding="unicode")
     # ...and the tree-level check refuses any document that declared a DOCTYPE.
     with pytest.raises(OvfError, match="DOCTYPE"):
-        ovf._parse_xml(_xxe(secret_file).encode())
+        ovf_parse._parse_xml(_xxe(secret_file).encode())
 
 
 def test_hardened_parser_never_loads_an_external_dtd(tmp_path):
     dtd = tmp_path / "evil.dtd"
     dtd.write_text(f'<!ENTITY leak "{MARKER}">')
     document = f'<!DOCTYPE r SYSTEM "{dtd.as_uri()}"><r>&leak;</r>'.encode()
-    root = etree.fromstring(document, ovf._new_parser())
+    root = etree.fromstring(document, ovf_parse._new_parser())
     assert root.getroottree().docinfo.externalDTD is None
     assert MARKER not in etree.tostring(root, encoding="unicode")
 
@@ -339,9 +340,9 @@ def test_external_dtd_is_refused_without_network(http_trap, doctype):
     with pytest.raises(OvfError, match="DOCTYPE"):
         parse_ovf(document)
     with pytest.raises(OvfError):                  # past the text check too
-        ovf._parse_xml(document.encode())
+        ovf_parse._parse_xml(document.encode())
     try:                                           # and the bare hardened parser never fetches
-        root = etree.fromstring(document.encode(), ovf._new_parser())
+        root = etree.fromstring(document.encode(), ovf_parse._new_parser())
         assert MARKER not in etree.tostring(root, encoding="unicode")
     except etree.XMLSyntaxError:
         pass
@@ -361,7 +362,7 @@ def test_billion_laughs_is_refused_quickly():
     with pytest.raises(OvfError, match="DOCTYPE"):
         parse_ovf(_billion_laughs())
     with pytest.raises(OvfError):                  # past the text check: libxml2 stops it
-        ovf._parse_xml(_billion_laughs().encode())
+        ovf_parse._parse_xml(_billion_laughs().encode())
     assert time.monotonic() - started < 5
 
 
@@ -369,7 +370,7 @@ def test_oversize_is_refused_before_parsing(rhel7s, monkeypatch):
     def must_not_parse(data):
         raise AssertionError("parsed an oversize document")
 
-    monkeypatch.setattr(ovf, "_parse_xml", must_not_parse)
+    monkeypatch.setattr(ovf_parse, "_parse_xml", must_not_parse)
     huge = rhel7s.replace("<Description></Description>",
                           "<Description>" + "x" * MAX_OVF_BYTES + "</Description>", 1)
     assert huge != rhel7s

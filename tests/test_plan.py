@@ -3,7 +3,7 @@ interactive pick: the CLI and the real SDK over HTTP against a replay engine.
 
 The target engine's networks, vNIC profiles, templates, disks and unregistered entities
 are synthesized here from the API model (element names as ``ovirtsdk4/readers.py`` reads
-them) and added to a :class:`~ovirt_backup_plugin.synth.SyntheticEngine` as extra answers.
+them) and added to a :class:`~ovirt_backup_plugin.testing.synth.SyntheticEngine` as extra answers.
 A disk the cassette does not know is answered 404, as the engine answers an unknown id.
 """
 import os
@@ -16,13 +16,13 @@ from xml.sax.saxutils import escape
 
 import pytest
 
-from ovirt_backup_plugin import synth
+from ovirt_backup_plugin.testing import synth
 from ovirt_backup_plugin.cli import main
 from ovirt_backup_plugin.model import Restorable
 from ovirt_backup_plugin.ovf import parse_ovf
-from ovirt_backup_plugin.plan import parse_selection, pick
-from ovirt_backup_plugin.replay import ReplayEngine
-from ovirt_backup_plugin.restore import Listing
+from ovirt_backup_plugin.restore.picker import parse_selection, pick
+from ovirt_backup_plugin.testing.replay import ReplayEngine
+from ovirt_backup_plugin.restore.listing import Listing
 
 PASSWORD = "replay-secret"
 ROOT = Path(__file__).resolve().parent.parent
@@ -30,34 +30,9 @@ API = synth.API
 BLANK = synth.ZERO
 
 
-@pytest.fixture(autouse=True)
-def engine_password(monkeypatch):
-    monkeypatch.setenv("TEST_ENGINE_PASSWORD", PASSWORD)
-
-
-def write_config(tmp_path, url, *, providers="localdb"):
-    cfg = tmp_path / "ovirt-backup.conf"
-    cfg.write_text("\n".join([
-        "[engine]", f"url = {url}", "username = admin@internal",
-        "password_env = TEST_ENGINE_PASSWORD", "retry_delay = 0.01",
-        "[backup]", "system = test-engine", f"providers = {providers}",
-        f"state_dir = {tmp_path / 'state'}", ""]))
-    return str(cfg)
-
-
 def cfg_url(cfg):
     return next(line.split(" = ", 1)[1] for line in Path(cfg).read_text().splitlines()
                 if line.startswith("url = "))
-
-
-def serve(tmp_path, eng, name="engine.yaml"):
-    return ReplayEngine([eng.write_cassette(tmp_path / name)])
-
-
-def cli(capsys, *argv):
-    code = main(list(argv))
-    out, err = capsys.readouterr()
-    return code, out, err
 
 
 def mutations(server):
@@ -95,7 +70,7 @@ def add_answer(eng, method, path, body, status=200):
     eng._extra.append((synth.interaction(method, path, body=body, status=status), None))
 
 
-def add_inventory(eng, *, networks=(), profiles=(), disks=(), templates=(("Blank", BLANK),)):
+def add_inventory(eng, *, networks=(), profiles=(), disks=(), templates=(("Blank", BLANK), )):
     """``networks``: (name, data center name); ``profiles``: (name, network, data center);
     ``disks``: (id, alias) the engine has; ``templates``: (name, id)."""
     dcs = {dc.name: dc.id for dc in eng.datacenters}
@@ -142,15 +117,15 @@ PRODUCTION_PROFILES = [("ovirtmgmt", "ovirtmgmt", "Production"),
 
 
 # -- dry run ----------------------------------------------------------------------------
-def test_dry_run_of_copies_with_everything_in_place_is_clean(tmp_path, capsys):
+def test_dry_run_of_copies_with_everything_in_place_is_clean(tmp_path, cli, write_config, serve):
     eng = synth.demo_engine()
     web01 = vm_named(eng, "web01")
     add_inventory(eng, networks=PRODUCTION_NETWORKS, profiles=PRODUCTION_PROFILES,
                   disks=disks_of(web01))
     with serve(tmp_path, eng) as server:
         cfg = write_config(tmp_path, server.url)
-        assert cli(capsys, "--config", cfg, "backup")[0] == 0
-        code, out, err = cli(capsys, "--config", cfg, "restore", "web01", "--copies", "2",
+        assert cli("--config", cfg, "backup")[0] == 0
+        code, out, err = cli("--config", cfg, "restore", "web01", "--copies", "2",
                              "--dry-run")
     assert code == 0, out + err
     assert f"restore plan against {cfg_url(cfg)} (dry run: nothing is changed)" in out
@@ -165,7 +140,7 @@ def test_dry_run_of_copies_with_everything_in_place_is_clean(tmp_path, capsys):
     assert mutations(server) == []
 
 
-def test_dry_run_reports_collisions_and_what_the_engine_lacks(tmp_path, capsys):
+def test_dry_run_reports_collisions_and_what_the_engine_lacks(tmp_path, cli, write_config, serve):
     eng = synth.demo_engine()
     web01, db01, app01 = (vm_named(eng, n) for n in ("web01", "db01", "app01"))
     db01_disks = disks_of(db01)                       # os, pgdata, wal: only os is there
@@ -175,9 +150,9 @@ def test_dry_run_reports_collisions_and_what_the_engine_lacks(tmp_path, capsys):
                   disks=disks_of(web01) + db01_disks[:1])
     with serve(tmp_path, eng) as server:
         cfg = write_config(tmp_path, server.url)
-        assert cli(capsys, "--config", cfg, "backup")[0] == 0
-        code, out, err = cli(capsys, "--config", cfg, "restore", "web01", "db01", "--dry-run")
-        code2, out2, _ = cli(capsys, "--config", cfg, "restore", "web01", "--new-ids",
+        assert cli("--config", cfg, "backup")[0] == 0
+        code, out, err = cli("--config", cfg, "restore", "web01", "db01", "--dry-run")
+        code2, out2, _ = cli("--config", cfg, "restore", "web01", "--new-ids",
                              "--name-pattern", "app01", "--dry-run")
     assert code == 1, out + err
     web, db = sections(out)["web01"], sections(out)["db01"]
@@ -211,7 +186,7 @@ def test_dry_run_reports_collisions_and_what_the_engine_lacks(tmp_path, capsys):
     assert mutations(server) == []
 
 
-def test_dry_run_against_another_engine(tmp_path, capsys):
+def test_dry_run_against_another_engine(tmp_path, cli, write_config, serve):
     """Backed up from one engine, planned against a new one: cluster, network, disks and
     template are checked there; the OVF's template is only a note on the POST /vms path."""
     source = synth.demo_engine()
@@ -223,7 +198,7 @@ def test_dry_run_against_another_engine(tmp_path, capsys):
                           "<TemplateName>debian-base</TemplateName>"))
     with serve(tmp_path, source, "source.yaml") as server:
         cfg = write_config(tmp_path, server.url)
-        assert cli(capsys, "--config", cfg, "backup")[0] == 0
+        assert cli("--config", cfg, "backup")[0] == 0
 
     target = synth.SyntheticEngine(seed=7)
     target.add_datacenter("Production")
@@ -233,8 +208,8 @@ def test_dry_run_against_another_engine(tmp_path, capsys):
                   profiles=[("ovirtmgmt", "ovirtmgmt", "Production")])
     with serve(tmp_path, target, "target.yaml") as server:
         cfg = write_config(tmp_path, server.url)
-        code, out, err = cli(capsys, "--config", cfg, "restore", "lab-build01", "--dry-run")
-        code2, out2, _ = cli(capsys, "--config", cfg, "restore", "lab-build01", "--dry-run",
+        code, out, err = cli("--config", cfg, "restore", "lab-build01", "--dry-run")
+        code2, out2, _ = cli("--config", cfg, "restore", "lab-build01", "--dry-run",
                              "--cluster", "prod-a")
     assert code == 1, out + err
     block = sections(out)["lab-build01"]
@@ -294,11 +269,11 @@ def msd_engine():
     return eng, sd, ids
 
 
-def test_dry_run_reports_a_missing_template_on_the_register_path(tmp_path, capsys):
+def test_dry_run_reports_a_missing_template_on_the_register_path(tmp_path, cli, write_config, serve):
     eng, sd, ids = msd_engine()
     with serve(tmp_path, eng) as server:
         cfg = write_config(tmp_path, server.url, providers="msd")
-        code, out, err = cli(capsys, "--config", cfg, "restore", "app-a", "app-b", "app-c",
+        code, out, err = cli("--config", cfg, "restore", "app-a", "app-b", "app-c",
                              "app-d", "base-tpl", "--dry-run")
     assert code == 1, out + err
     blocks = sections(out)
@@ -317,11 +292,11 @@ def test_dry_run_reports_a_missing_template_on_the_register_path(tmp_path, capsy
     assert mutations(server) == []
 
 
-def test_register_skips_a_vm_whose_template_is_missing(tmp_path, capsys):
+def test_register_skips_a_vm_whose_template_is_missing(tmp_path, cli, write_config, serve):
     eng, sd, ids = msd_engine()
     with serve(tmp_path, eng) as server:
         cfg = write_config(tmp_path, server.url, providers="msd")
-        code, out, err = cli(capsys, "--config", cfg, "restore", "app-a", "app-b", "app-d",
+        code, out, err = cli("--config", cfg, "restore", "app-a", "app-b", "app-d",
                              "base-tpl")
     assert code == 1, out + err                                 # partial: one VM skipped
     assert (f"SKIPPED app-b: its template {ids['gone-tpl']} is neither on the engine nor "
@@ -334,11 +309,11 @@ def test_register_skips_a_vm_whose_template_is_missing(tmp_path, capsys):
                                  f"POST {base}/vms/{ids['app-d']}/register"]
 
 
-def test_register_without_its_template_in_the_run_is_skipped(tmp_path, capsys):
+def test_register_without_its_template_in_the_run_is_skipped(tmp_path, cli, write_config, serve):
     eng, sd, ids = msd_engine()
     with serve(tmp_path, eng) as server:
         cfg = write_config(tmp_path, server.url, providers="msd")
-        code, out, _ = cli(capsys, "--config", cfg, "restore", "app-a")
+        code, out, _ = cli("--config", cfg, "restore", "app-a")
     assert code == 2
     assert f"SKIPPED app-a: its template {ids['base-tpl']} is neither on the engine" in out
     assert mutations(server) == []
@@ -423,14 +398,14 @@ def run_in_terminal(argv, answer):
     return code, shown.decode().replace("\r\n", "\n")
 
 
-def test_restore_without_names_in_a_terminal_picks_from_a_list(tmp_path, capsys):
+def test_restore_without_names_in_a_terminal_picks_from_a_list(tmp_path, cli, write_config, serve):
     eng = synth.demo_engine()
     eng._extra.clear()
     eng.add_restore("app01", cluster="prod-a")
     eng.add_restore("web01", cluster="prod-a")
     with serve(tmp_path, eng) as server:
         cfg = write_config(tmp_path, server.url)
-        assert cli(capsys, "--config", cfg, "backup")[0] == 0
+        assert cli("--config", cfg, "backup")[0] == 0
         code, shown = run_in_terminal(
             [sys.executable, "-m", "ovirt_backup_plugin.cli", "--config", cfg, "restore"],
             "1 5")
@@ -448,11 +423,11 @@ def test_restore_without_names_in_a_terminal_picks_from_a_list(tmp_path, capsys)
     assert "<name>app01</name>" in posted[0] and "<name>web01</name>" in posted[1]
 
 
-def test_picking_nothing_restores_nothing(tmp_path, capsys):
+def test_picking_nothing_restores_nothing(tmp_path, cli, write_config, serve):
     eng = synth.demo_engine()
     with serve(tmp_path, eng) as server:
         cfg = write_config(tmp_path, server.url)
-        assert cli(capsys, "--config", cfg, "backup")[0] == 0
+        assert cli("--config", cfg, "backup")[0] == 0
         code, shown = run_in_terminal(
             [sys.executable, "-m", "ovirt_backup_plugin.cli", "--config", cfg, "restore"], "q")
     assert code == 0, shown
@@ -460,7 +435,7 @@ def test_picking_nothing_restores_nothing(tmp_path, capsys):
     assert mutations(server) == []
 
 
-def test_restore_without_names_and_no_terminal_is_a_usage_error(tmp_path):
+def test_restore_without_names_and_no_terminal_is_a_usage_error(tmp_path, write_config):
     cfg = write_config(tmp_path, "http://127.0.0.1:9/ovirt-engine/api")
     proc = subprocess.run([sys.executable, "-m", "ovirt_backup_plugin.cli", "--config", cfg,
                            "restore"], stdin=subprocess.DEVNULL, capture_output=True,

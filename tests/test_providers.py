@@ -3,16 +3,10 @@ import json
 
 import pytest
 
-from ovirt_backup_plugin import synth
-from ovirt_backup_plugin.replay import ReplayEngine
-from tests.test_spine import cli, write_config
+from ovirt_backup_plugin.testing import synth
+from ovirt_backup_plugin.testing.replay import ReplayEngine
 
 pytest_plugins = ["tests.swift_service"]
-
-
-@pytest.fixture(autouse=True)
-def engine_password(monkeypatch):
-    monkeypatch.setenv("TEST_ENGINE_PASSWORD", "replay-secret")
 
 
 @pytest.fixture
@@ -26,45 +20,49 @@ def swift_section(service, container, netcut):
     return "[provider:swift]\n" + "".join(f"{k} = {v}\n" for k, v in options.items())
 
 
-def names(capsys, cfg, provider):
-    code, out, _ = cli(capsys, "--config", cfg, "list", "--json")
-    return sorted(i["name"] for i in json.loads(out) if provider in i["providers"])
+@pytest.fixture
+def names(cli):
+    def run(cfg, provider):
+        code, out, _ = cli("--config", cfg, "list", "--json")
+        return sorted(i["name"] for i in json.loads(out) if provider in i["providers"])
+    return run
 
 
 def test_one_provider_down_does_not_stop_the_others_and_is_caught_up(
-        tmp_path, capsys, server, swift_service, swift_container, swift_netcut):
+        tmp_path, server, swift_service, swift_container, swift_netcut, cli, write_config,
+        names):
     cfg = write_config(tmp_path, server.url, providers="localdb, swift, debug",
                        extra=swift_section(swift_service, swift_container, swift_netcut))
     swift_netcut.cut()
-    code, out, _ = cli(capsys, "--config", cfg, "backup")
+    code, out, _ = cli("--config", cfg, "backup")
     assert code == 1                                     # partial
     assert "swift FAILED" in out and "localdb ok (6 written, 6 new)" in out
     assert "provider swift failed: swift:" in out
     assert "debug ok (6 written" in out
-    code, out, err = cli(capsys, "--config", cfg, "list")
+    code, out, err = cli("--config", cfg, "list")
     assert code == 1 and "provider swift could not list" in err      # still down
     assert "web01" in out                                            # localdb answers
 
     swift_netcut.restore()
-    code, out, _ = cli(capsys, "--config", cfg, "backup")
+    code, out, _ = cli("--config", cfg, "backup")
     assert code == 0, out
     assert "swift ok (6 written, 6 new)" in out and "localdb ok (6 written, 0 new)" in out
-    assert names(capsys, cfg, "swift") == names(capsys, cfg, "localdb") == sorted(
+    assert names(cfg, "swift") == names(cfg, "localdb") == sorted(
         vm.name for vm in synth.demo_engine().vms)
 
 
-def test_noop_only_does_nothing_and_says_so(tmp_path, capsys):
+def test_noop_only_does_nothing_and_says_so(tmp_path, cli, write_config):
     cfg = write_config(tmp_path, "http://127.0.0.1:9/ovirt-engine/api", providers="")
-    code, out, _ = cli(capsys, "--config", cfg, "backup")
+    code, out, _ = cli("--config", cfg, "backup")
     assert code == 0
     assert "no backup provider is configured, so nothing is stored" in out
     assert "0/0 VMs" in out
     assert not (tmp_path / "state" / "catalog.sqlite").exists()
 
 
-def test_debug_records_every_call_and_ovf(tmp_path, capsys, server):
+def test_debug_records_every_call_and_ovf(tmp_path, server, cli, write_config):
     cfg = write_config(tmp_path, server.url, providers="debug")
-    assert cli(capsys, "--config", cfg, "backup")[0] == 0
+    assert cli("--config", cfg, "backup")[0] == 0
     debug = tmp_path / "state" / "debug"
     log = (debug / "calls.log").read_text()
     assert log.count(" write_ovf ") == 6
@@ -74,28 +72,28 @@ def test_debug_records_every_call_and_ovf(tmp_path, capsys, server):
     assert (run_dir / f"web01_{web01.id}.ovf").read_text() == web01.ovf
 
 
-def test_providers_lists_built_ins_and_hides_debug(tmp_path, capsys):
+def test_providers_lists_built_ins_and_hides_debug(tmp_path, cli, write_config):
     cfg = write_config(tmp_path, "http://127.0.0.1:9/ovirt-engine/api", providers="localdb, msd")
-    code, out, _ = cli(capsys, "--config", cfg, "providers")
+    code, out, _ = cli("--config", cfg, "providers")
     rows = {line.split()[0]: line.split() for line in out.splitlines()[1:]}
     assert code == 0
     assert {"localdb", "msd", "swift", "noop"} <= set(rows) and "debug" not in rows
     assert rows["localdb"][1:4] == ["ovirt-backup-plugin", rows["localdb"][2], "yes"]
     assert rows["swift"][3] == "no"
-    code, out, _ = cli(capsys, "--config", cfg, "providers", "--all")
+    code, out, _ = cli("--config", cfg, "providers", "--all")
     assert "debug" in out
 
 
-def test_unknown_provider_is_a_clear_error(tmp_path, capsys):
+def test_unknown_provider_is_a_clear_error(tmp_path, cli, write_config):
     cfg = write_config(tmp_path, "http://127.0.0.1:9/ovirt-engine/api", providers="localdb, s3")
-    code, _, err = cli(capsys, "--config", cfg, "backup")
+    code, _, err = cli("--config", cfg, "backup")
     assert code == 2 and "unknown provider(s): s3" in err and "localdb" in err
 
 
 def test_a_misspelt_hook_fails_at_start_up():
     from ovirt_backup_plugin import hookimpl
     from ovirt_backup_plugin.errors import ConfigError
-    from ovirt_backup_plugin.plugins import get_plugin_manager
+    from ovirt_backup_plugin.host.plugins import get_plugin_manager
 
     class Typo:
         @hookimpl

@@ -7,12 +7,13 @@ import textwrap
 
 import pytest
 
-from ovirt_backup_plugin import synth
-from ovirt_backup_plugin.backup import run_backup
-from ovirt_backup_plugin.host import ProviderHandle
+from ovirt_backup_plugin.testing import synth
+from ovirt_backup_plugin.backup.run import run_backup
 from ovirt_backup_plugin.hooks import localdb
-from ovirt_backup_plugin.model import ProviderSettings
-from ovirt_backup_plugin.restore import gather
+from ovirt_backup_plugin.host import make_handles
+from ovirt_backup_plugin.host.config import Config
+from ovirt_backup_plugin.model import Query
+from ovirt_backup_plugin.restore.listing import gather
 
 pytest_plugins = ["pytester"]
 
@@ -83,7 +84,13 @@ def user_tests(pytester):
             pm = backup_plugin_manager(["localdb"])
             assert [name for name, _ in pm.list_name_plugin()] == ["localdb"]
             assert backup_plugin_manager(["localdb"]) is not pm
-            mine = type("Mine", (), {})()
+            from ovirt_backup_plugin import hookimpl
+
+            class Mine:
+                @hookimpl
+                def before_backup(self, note):
+                    note("here")
+            mine = Mine()
             pm = backup_plugin_manager(extra=[("mine", mine)])
             assert pm.get_plugin("mine") is mine and pm.get_plugin("localdb") is None
     """ % (DEMO_VMS,))})
@@ -116,7 +123,7 @@ def test_a_missing_cassette_is_an_error_naming_it(pytester):
 
 
 def test_the_contract_is_importable_from_the_plugin():
-    from ovirt_backup_plugin import contract, pytest_plugin
+    from ovirt_backup_plugin.testing import contract, pytest_plugin
 
     assert pytest_plugin.ProviderContract is contract.ProviderContract
     assert pytest_plugin.ProviderHarness is contract.ProviderHarness
@@ -125,11 +132,13 @@ def test_the_contract_is_importable_from_the_plugin():
 # -- the fixtures used directly in this module --------------------------------------------
 def test_a_backup_through_the_fixtures(ovirt_replay, backup_plugin_manager, tmp_path):
     pm = backup_plugin_manager(["localdb"])
-    handle = ProviderHandle(pm, "localdb", ProviderSettings(
-        name="localdb", options={"path": str(tmp_path / "catalog.sqlite")}, system="demo"))
+    config = Config(engine=None, system="demo", providers=["localdb"], state_dir=str(tmp_path),
+                    provider_options={"localdb": {"path": str(tmp_path / "catalog.sqlite")}})
+    (handle,) = make_handles(pm, config)
     report = run_backup(ovirt_replay.engine, [handle], system="demo")
     assert report.exit_code == 0, report.summary()
-    assert sorted(i.name for i in gather([handle], ovirt_replay.engine).items) == sorted(DEMO_VMS)
+    assert sorted(i.name for i in gather([handle], ovirt_replay.engine, Query()).items) == sorted(
+        DEMO_VMS)
     assert pm.get_plugin("localdb") is localdb
     assert ovirt_replay.server.unmatched == []
 

@@ -10,15 +10,13 @@ was recorded are backed up; the others are reported and the run still finishes.
 """
 import pytest
 
-from ovirt_backup_plugin.backup import run_backup
+from ovirt_backup_plugin.backup.run import run_backup
 from ovirt_backup_plugin.engine import Engine, EngineSettings
-from ovirt_backup_plugin.host import ProviderHandle
-from ovirt_backup_plugin.model import ProviderSettings
+from ovirt_backup_plugin.errors import EngineError
+from ovirt_backup_plugin.model import Query
 from ovirt_backup_plugin.ovf import ovf_hash
-from ovirt_backup_plugin.plugins import get_plugin_manager
-from ovirt_backup_plugin.replay import ReplayEngine
-from ovirt_backup_plugin.restore import gather
-from tests.conftest import CASSETTES
+from ovirt_backup_plugin.restore.listing import gather
+from ovirt_backup_plugin.testing.replay import ReplayEngine
 
 RECORDINGS = {
     "miq_v4__refresher_reconfigure_with_no_restart_needed_recording.yaml": {
@@ -30,9 +28,12 @@ RECORDINGS = {
 RHEL7S = "17a94da8-3d02-430e-9b83-5e39f92907e8"
 
 
-def replay(real_engine, name):
-    return ReplayEngine([real_engine / "cassettes" / name, CASSETTES / "sso.yaml"],
-                        fallback="path")
+@pytest.fixture
+def replay(real_engine, cassettes_dir):
+    def serve(name):
+        return ReplayEngine([real_engine / "cassettes" / name, cassettes_dir / "sso.yaml"],
+                            fallback="path")
+    return serve
 
 
 def engine_for(server):
@@ -40,9 +41,9 @@ def engine_for(server):
 
 
 @pytest.mark.parametrize("name", sorted(RECORDINGS))
-def test_the_adapter_enumerates_a_real_inventory(real_engine, name):
+def test_the_adapter_enumerates_a_real_inventory(replay, name):
     expected = RECORDINGS[name]
-    with replay(real_engine, name) as server, engine_for(server) as engine:
+    with replay(name) as server, engine_for(server) as engine:
         datacenters = engine.datacenters()
         clusters = engine.clusters()
         assert datacenters and clusters
@@ -54,8 +55,8 @@ def test_the_adapter_enumerates_a_real_inventory(real_engine, name):
         for dc in datacenters:
             try:
                 domains = engine.storage_domains(dc.name)
-            except Exception as e:          # a data center whose domains were not recorded
-                assert "not found" in str(e)
+            except EngineError as e:        # a data center whose domains were not recorded
+                assert e.code == 404 and "not found" in str(e), e
                 continue
             assert all(sd.id and sd.name for sd in domains)
             masters += [sd for sd in domains if sd.master]
@@ -68,11 +69,11 @@ def test_the_adapter_enumerates_a_real_inventory(real_engine, name):
     assert server.unmatched == [] or all("/vms/" in u for u in server.unmatched)
 
 
-def test_a_backup_of_the_real_engine_keeps_rhel7s_and_reports_the_rest(real_engine, tmp_path):
+def test_a_backup_of_the_real_engine_keeps_rhel7s_and_reports_the_rest(real_engine, replay,
+                                                                       session_of, tmp_path):
     name = "miq_v4__refresher_reconfigure_with_no_restart_needed_recording.yaml"
-    settings = ProviderSettings(name="localdb", options={"path": str(tmp_path / "c.sqlite")})
-    handle = ProviderHandle(get_plugin_manager(["localdb"]), "localdb", settings)
-    with replay(real_engine, name) as server, engine_for(server) as engine:
+    handle = session_of(["localdb"], {"localdb": {"path": str(tmp_path / "c.sqlite")}}).handles[0]
+    with replay(name) as server, engine_for(server) as engine:
         report = run_backup(engine, [handle], system="real")
     assert report.exit_code == 1                      # partial: one VM without an OVF
     assert report.vms_seen == 2 and report.vms_backed_up == 1
@@ -80,13 +81,14 @@ def test_a_backup_of_the_real_engine_keeps_rhel7s_and_reports_the_rest(real_engi
     assert "022ce494-f739-40a3-a29a-d26ce125f696" in skipped and "no OVF" in skipped
     assert report.providers["localdb"].ok
 
-    (item,) = gather([handle], Engine(None)).items
+    (item,) = gather([handle], Engine(None), Query()).items
     ovf = (real_engine / "ovf" / "rhel7s_17a94da8.ovf").read_text()
     assert (item.vm_id, item.name, item.cluster) == (RHEL7S, "rhel7s", "depot_cl")
     assert item.ovf_hash == ovf_hash(ovf)
-    identity = item.identity
+    checked = handle.read_checked(item)
+    identity = checked.identity
     assert (identity.os, identity.memory_mb, identity.cpus, identity.cluster_version) == (
         "rhel_7x64", 3072, 2, "4.3")
     assert [d.alias for d in identity.disks] == ["rhel7s_Disk1"]
-    assert handle.call("read_ovf", item=item) == ovf
+    assert checked.text == ovf
     assert any("fallback" in f or "/vms" in f for f in server.fallbacks)

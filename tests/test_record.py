@@ -16,10 +16,11 @@ import pytest
 from vcr.persisters.filesystem import FilesystemPersister
 from vcr.serializers import jsonserializer, yamlserializer
 
-from ovirt_backup_plugin import cli, record as record_module, synth
+from ovirt_backup_plugin import cli
+from ovirt_backup_plugin.testing import record as record_module, synth
 from ovirt_backup_plugin.errors import EngineError
-from ovirt_backup_plugin.record import RecordingProxy, record_command
-from ovirt_backup_plugin.replay import ReplayEngine
+from ovirt_backup_plugin.testing.record import RecordingProxy, record_command
+from ovirt_backup_plugin.testing.replay import ReplayEngine
 
 PASSWORD = "rec-Pa55w0rd-2026"
 PASSWORD_ENV = "OVIRT_BACKUP_TEST_RECORD_PASSWORD"

@@ -9,9 +9,9 @@ import ovirtsdk4 as sdk
 import pytest
 from ovirtsdk4 import types
 
-from ovirt_backup_plugin import synth
-from ovirt_backup_plugin.replay import ReplayEngine
-from ovirt_backup_plugin.scrub import scrub_form, scrub_headers, scrub_json
+from ovirt_backup_plugin.testing import synth
+from ovirt_backup_plugin.testing.replay import ReplayEngine
+from ovirt_backup_plugin.testing.scrub import scrub_form, scrub_headers, scrub_json
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 CASSETTES = PROJECT_ROOT / "cassettes"
@@ -96,7 +96,7 @@ def test_recorded_gets_repeat(engine):
 
 def test_unknown_entity_is_not_found_like_an_engine(engine, caplog):
     conn = connect(engine)
-    with caplog.at_level(logging.WARNING, logger="ovirt_backup_plugin.replay"):
+    with caplog.at_level(logging.WARNING, logger="ovirt_backup_plugin.testing.replay"):
         with pytest.raises(sdk.NotFoundError) as err:
             conn.system_service().vms_service().vm_service("no-such-vm").get()
     assert err.value.code == 404
@@ -140,7 +140,7 @@ def test_strict_mode_answers_404_for_a_query_the_cassette_lacks(engine):
 def test_path_fallback_serves_a_query_the_cassette_lacks_and_says_so(caplog):
     with ReplayEngine([DEMO], fallback="path") as eng:
         conn = connect(eng)
-        with caplog.at_level(logging.WARNING, logger="ovirt_backup_plugin.replay"):
+        with caplog.at_level(logging.WARNING, logger="ovirt_backup_plugin.testing.replay"):
             vms = conn.system_service().vms_service().list(all_content=True, max=100,
                                                            search="page 7")
         conn.close()
@@ -217,7 +217,7 @@ def test_later_cassettes_are_searched_after_earlier_ones(tmp_path):
 
 
 def test_secrets_never_reach_received_or_the_log(engine, caplog):
-    with caplog.at_level(logging.DEBUG, logger="ovirt_backup_plugin.replay"):
+    with caplog.at_level(logging.DEBUG, logger="ovirt_backup_plugin.testing.replay"):
         conn = connect(engine)
         conn.system_service().vms_service().list(all_content=True, max=100, search="page 1")
         conn.close()
@@ -241,7 +241,7 @@ def test_delay_is_applied_per_request():
 
 def test_command_line_prints_the_url_first_and_serves():
     proc = subprocess.Popen(
-        [sys.executable, "-m", "ovirt_backup_plugin.replay", str(DEMO), "--port", "0"],
+        [sys.executable, "-m", "ovirt_backup_plugin.testing.replay", str(DEMO), "--port", "0"],
         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=PROJECT_ROOT)
     try:
         url = proc.stdout.readline().strip()

@@ -17,12 +17,12 @@ import urllib.parse
 import pytest
 from lxml import etree
 
-from ovirt_backup_plugin import synth
+from ovirt_backup_plugin.testing import synth
 from ovirt_backup_plugin.cli import main
-from ovirt_backup_plugin.lock import RunLock, lock_path
-from ovirt_backup_plugin.replay import ReplayEngine
-from ovirt_backup_plugin.capture import AHEAD
-from ovirt_backup_plugin.runner import parse_duration
+from ovirt_backup_plugin.backup.lock import RunLock, lock_path
+from ovirt_backup_plugin.testing.replay import ReplayEngine
+from ovirt_backup_plugin.backup.capture import AHEAD
+from ovirt_backup_plugin.backup.runner import parse_duration
 
 PASSWORD = "replay-secret"
 SYSTEM = "test-engine"
@@ -31,25 +31,6 @@ EVENTS = "/ovirt-engine/api/events"
 
 
 # -- helpers -------------------------------------------------------------------------------
-@pytest.fixture(autouse=True)
-def engine_password(monkeypatch):
-    monkeypatch.setenv("TEST_ENGINE_PASSWORD", PASSWORD)
-
-
-def write_config(tmp_path, url, *, extra="", engine_extra=""):
-    cfg = tmp_path / "ovirt-backup.conf"
-    cfg.write_text("\n".join([
-        "[engine]", f"url = {url}", "username = admin@internal",
-        "password_env = TEST_ENGINE_PASSWORD", "retry_delay = 0.01", engine_extra,
-        "[backup]", f"system = {SYSTEM}", "providers = localdb",
-        f"state_dir = {tmp_path / 'state'}", extra, ""]))
-    return str(cfg)
-
-
-def serve(tmp_path, eng, name="engine.yaml", page_size=100, **kw):
-    return ReplayEngine([eng.write_cassette(tmp_path / name, page_size=page_size)], **kw)
-
-
 class GatedEngine(ReplayEngine):
     """A replay engine that holds the answer to one VM page until the test opens the gate,
     so a test can act while a run is certainly in the middle of reading VMs."""
@@ -89,12 +70,6 @@ def answer_events(eng, status=201):
             "<custom_id>1</custom_id><description>x</description>"
             "<origin>ovirt-backup</origin><severity>normal</severity></event>\n")
     eng._extra.append((synth.interaction("POST", EVENTS, status=status, body=body), "append"))
-
-
-def cli(capsys, *argv):
-    code = main(list(argv))
-    out, err = capsys.readouterr()
-    return code, out, err
 
 
 def catalog(tmp_path):
@@ -189,7 +164,7 @@ def test_bad_durations_are_refused(text, capsys):
 
 
 # -- the runner: periodic runs, SIGTERM --------------------------------------------------------
-def test_run_every_commits_whole_generations_until_sigterm(tmp_path):
+def test_run_every_commits_whole_generations_until_sigterm(tmp_path, write_config, serve):
     eng = synth.demo_engine()
     with serve(tmp_path, eng) as server:
         cfg = write_config(tmp_path, server.url)
@@ -212,14 +187,14 @@ def test_run_every_commits_whole_generations_until_sigterm(tmp_path):
     assert PASSWORD not in out + err
 
 
-def test_sigterm_during_a_run_abandons_that_run_and_keeps_the_previous_ones(tmp_path, capsys):
+def test_sigterm_during_a_run_abandons_that_run_and_keeps_the_previous_ones(tmp_path, cli, write_config):
     eng = synth.demo_engine()
     # one VM per page, and the answer to page 2 is held until the signal has been sent:
     # the signal certainly arrives while the run is reading VMs (VM 1 is written)
     with gated(tmp_path, eng, page=2, page_size=1) as server:
         cfg = write_config(tmp_path, server.url, engine_extra="page_size = 1")
         server.gate.set()
-        assert cli(capsys, "--config", cfg, "backup")[0] == 0
+        assert cli("--config", cfg, "backup")[0] == 0
         before = catalog(tmp_path)
         assert len(before) == 1
         server.arrived.clear()
@@ -245,7 +220,7 @@ def test_sigterm_during_a_run_abandons_that_run_and_keeps_the_previous_ones(tmp_
     assert catalog(tmp_path) == before                       # nothing of the stopped run
 
 
-def test_sigterm_between_runs_exits_at_once(tmp_path):
+def test_sigterm_between_runs_exits_at_once(tmp_path, write_config, serve):
     with serve(tmp_path, synth.demo_engine()) as server:
         cfg = write_config(tmp_path, server.url)
         proc = Proc("--config", cfg, "run", "--every", "1d")
@@ -258,7 +233,7 @@ def test_sigterm_between_runs_exits_at_once(tmp_path):
     assert len(catalog(tmp_path)) == 1
 
 
-def test_run_exit_code_is_the_worst_run(tmp_path):
+def test_run_exit_code_is_the_worst_run(tmp_path, write_config, serve):
     eng = synth.demo_engine()
     next(vm for vm in eng.vms if vm.name == "app01").ovf_missing_always = True
     with serve(tmp_path, eng) as server:
@@ -273,44 +248,44 @@ def test_run_exit_code_is_the_worst_run(tmp_path):
 
 
 # -- --once: exit codes ------------------------------------------------------------------------
-def test_once_ok_is_0(tmp_path, capsys):
+def test_once_ok_is_0(tmp_path, cli, write_config, serve):
     with serve(tmp_path, synth.demo_engine()) as server:
         cfg = write_config(tmp_path, server.url)
-        code, out, err = cli(capsys, "--config", cfg, "run", "--once")
+        code, out, err = cli("--config", cfg, "run", "--once")
     assert code == 0, (out, err)
     assert "6/6 VMs" in out and "stopped" not in out
     assert len(catalog(tmp_path)) == 1
 
 
-def test_once_with_a_missing_ovf_is_1(tmp_path, capsys):
+def test_once_with_a_missing_ovf_is_1(tmp_path, cli, write_config, serve):
     eng = synth.demo_engine()
     next(vm for vm in eng.vms if vm.name == "app01").ovf_missing_always = True
     with serve(tmp_path, eng) as server:
         cfg = write_config(tmp_path, server.url)
-        code, out, err = cli(capsys, "--config", cfg, "run", "--once")
+        code, out, err = cli("--config", cfg, "run", "--once")
     assert code == 1, (out, err)
     assert "skipped VM app01" in out and "5/6 VMs" in out
 
 
-def test_once_with_the_engine_unreachable_is_2(tmp_path, capsys):
+def test_once_with_the_engine_unreachable_is_2(tmp_path, cli, write_config):
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]
     cfg = write_config(tmp_path, f"http://127.0.0.1:{port}/ovirt-engine/api",
                        engine_extra="retries = 0", extra="events = yes")
-    code, out, err = cli(capsys, "--config", cfg, "run", "--once")
+    code, out, err = cli("--config", cfg, "run", "--once")
     assert code == 2
     assert f"cannot reach the engine at http://127.0.0.1:{port}" in out
     assert catalog(tmp_path) == {}
 
 
 # -- the lock ------------------------------------------------------------------------------------
-def test_a_second_backup_while_one_runs_is_refused(tmp_path, capsys):
+def test_a_second_backup_while_one_runs_is_refused(tmp_path, cli, write_config):
     with gated(tmp_path, synth.demo_engine(), page=1) as server:
         cfg = write_config(tmp_path, server.url)
         first = Proc("--config", cfg, "backup")
         wait_for(server.arrived, first, "the first backup to read VMs")
-        code, out, err = cli(capsys, "--config", cfg, "backup")
+        code, out, err = cli("--config", cfg, "backup")
         server.gate.set()
         first_code, first_out, first_err = first.finish()
     assert code == 2
@@ -322,7 +297,7 @@ def test_a_second_backup_while_one_runs_is_refused(tmp_path, capsys):
     assert len(catalog(tmp_path)) == 1
 
 
-def test_wait_waits_for_the_lock_and_then_backs_up(tmp_path):
+def test_wait_waits_for_the_lock_and_then_backs_up(tmp_path, write_config, serve):
     with serve(tmp_path, synth.demo_engine()) as server:
         cfg = write_config(tmp_path, server.url)
         holder = RunLock(str(tmp_path / "state"), SYSTEM).acquire()
@@ -341,7 +316,7 @@ def test_wait_waits_for_the_lock_and_then_backs_up(tmp_path):
     assert len(catalog(tmp_path)) == 1
 
 
-def test_sigterm_while_waiting_for_the_lock_exits_at_once(tmp_path):
+def test_sigterm_while_waiting_for_the_lock_exits_at_once(tmp_path, write_config, serve):
     with serve(tmp_path, synth.demo_engine()) as server:
         cfg = write_config(tmp_path, server.url)
         with RunLock(str(tmp_path / "state"), SYSTEM):
@@ -355,11 +330,11 @@ def test_sigterm_while_waiting_for_the_lock_exits_at_once(tmp_path):
     assert server.received == []
 
 
-def test_wait_is_bounded_by_wait_timeout(tmp_path, capsys):
+def test_wait_is_bounded_by_wait_timeout(tmp_path, cli, write_config, serve):
     with serve(tmp_path, synth.demo_engine()) as server:
         cfg = write_config(tmp_path, server.url)
         with RunLock(str(tmp_path / "state"), SYSTEM):
-            code, out, err = cli(capsys, "--config", cfg, "run", "--once", "--wait",
+            code, out, err = cli("--config", cfg, "run", "--once", "--wait",
                                  "--wait-timeout", "1s")
     assert code == 2
     assert f"another backup of {SYSTEM} is still running after waiting 1s (pid {os.getpid()}" \
@@ -367,12 +342,12 @@ def test_wait_is_bounded_by_wait_timeout(tmp_path, capsys):
     assert server.received == []
 
 
-def test_the_lock_dies_with_its_holder(tmp_path, capsys):
+def test_the_lock_dies_with_its_holder(tmp_path, cli, write_config, serve):
     state = tmp_path / "state"
     holder = subprocess.Popen(
         [sys.executable, "-c",
          "import sys, time\n"
-         "from ovirt_backup_plugin.lock import RunLock\n"
+         "from ovirt_backup_plugin.backup.lock import RunLock\n"
          f"RunLock({str(state)!r}, {SYSTEM!r}).acquire()\n"
          "print('locked', flush=True)\n"
          "time.sleep(600)\n"], stdout=subprocess.PIPE, text=True)
@@ -380,11 +355,11 @@ def test_the_lock_dies_with_its_holder(tmp_path, capsys):
         assert holder.stdout.readline().strip() == "locked"
         with serve(tmp_path, synth.demo_engine()) as server:
             cfg = write_config(tmp_path, server.url)
-            code, _, err = cli(capsys, "--config", cfg, "backup")
+            code, _, err = cli("--config", cfg, "backup")
             assert code == 2 and f"(pid {holder.pid} on" in err
             holder.kill()                                    # SIGKILL: no clean-up at all
             holder.wait(timeout=DEADLINE)
-            code, out, err = cli(capsys, "--config", cfg, "backup")
+            code, out, err = cli("--config", cfg, "backup")
     finally:
         if holder.poll() is None:
             holder.kill()
@@ -394,11 +369,11 @@ def test_the_lock_dies_with_its_holder(tmp_path, capsys):
     assert lock_path(str(state), SYSTEM).exists()              # kept; only the flock mattered
 
 
-def test_a_second_runner_of_the_same_system_is_refused(tmp_path, capsys):
+def test_a_second_runner_of_the_same_system_is_refused(tmp_path, cli, write_config, serve):
     with serve(tmp_path, synth.demo_engine()) as server:
         cfg = write_config(tmp_path, server.url)
         with RunLock(str(tmp_path / "state"), SYSTEM, kind="runner"):
-            code, out, err = cli(capsys, "--config", cfg, "run", "--every", "15m")
+            code, out, err = cli("--config", cfg, "run", "--every", "15m")
     assert code == 2
     assert f"another runner of {SYSTEM} is running (pid {os.getpid()}" in err
     assert server.received == []
@@ -410,12 +385,12 @@ def _event_fields(event):
 
 
 @pytest.mark.parametrize("command", [["run", "--once"], ["backup"]])
-def test_an_event_carries_the_summary_of_an_ok_run(tmp_path, capsys, command):
+def test_an_event_carries_the_summary_of_an_ok_run(tmp_path, command, cli, write_config, serve):
     eng = synth.demo_engine()
     answer_events(eng)
     with serve(tmp_path, eng) as server:
         cfg = write_config(tmp_path, server.url, extra="events = yes")
-        code, out, err = cli(capsys, "--config", cfg, *command)
+        code, out, err = cli("--config", cfg, *command)
         (event,) = events_posted(server)
         body = next(r.body for r in server.received if r.path == EVENTS)
         url = server.url
@@ -431,13 +406,13 @@ def test_an_event_carries_the_summary_of_an_ok_run(tmp_path, capsys, command):
         assert secret not in body
 
 
-def test_an_event_of_a_partial_run_is_a_warning(tmp_path, capsys):
+def test_an_event_of_a_partial_run_is_a_warning(tmp_path, cli, write_config, serve):
     eng = synth.demo_engine()
     next(vm for vm in eng.vms if vm.name == "app01").ovf_missing_always = True
     answer_events(eng)
     with serve(tmp_path, eng) as server:
         cfg = write_config(tmp_path, server.url, extra="events = yes")
-        code, out, _ = cli(capsys, "--config", cfg, "run", "--once")
+        code, out, _ = cli("--config", cfg, "run", "--once")
         (event,) = events_posted(server)
     assert code == 1
     fields = _event_fields(event)
@@ -445,14 +420,14 @@ def test_an_event_of_a_partial_run_is_a_warning(tmp_path, capsys):
     assert ": partial;" in fields["description"] and "1 skipped" in fields["description"]
 
 
-def test_an_event_of_a_failed_run_is_an_error(tmp_path, capsys):
+def test_an_event_of_a_failed_run_is_an_error(tmp_path, cli, write_config, serve):
     eng = synth.demo_engine()
     eng.add_error("GET", synth.with_query(f"{synth.API}/vms", all_content="true", max="100",
                                          search="page 1"), 500, times=None)
     answer_events(eng)
     with serve(tmp_path, eng) as server:
         cfg = write_config(tmp_path, server.url, extra="events = yes")
-        code, out, _ = cli(capsys, "--config", cfg, "run", "--once")
+        code, out, _ = cli("--config", cfg, "run", "--once")
         (event,) = events_posted(server)
     assert code == 2
     fields = _event_fields(event)
@@ -461,14 +436,13 @@ def test_an_event_of_a_failed_run_is_an_error(tmp_path, capsys):
 
 
 @pytest.mark.parametrize("status", [404, 500])
-def test_a_failing_events_endpoint_does_not_change_the_exit_code(tmp_path, capsys, caplog,
-                                                                  status):
+def test_a_failing_events_endpoint_does_not_change_the_exit_code(tmp_path, caplog, status, cli, write_config, serve):
     eng = synth.demo_engine()
     if status != 404:                      # 404: the replay engine has no answer at all
         eng.add_error("POST", "events", status, times=None)
     with serve(tmp_path, eng) as server:
         cfg = write_config(tmp_path, server.url, extra="events = yes")
-        code, out, err = cli(capsys, "--config", cfg, "run", "--once")
+        code, out, err = cli("--config", cfg, "run", "--once")
         assert len(events_posted(server)) == 1
     assert code == 0, (out, err)
     warnings = [r.getMessage() for r in caplog.records if r.levelname == "WARNING"]
@@ -477,27 +451,27 @@ def test_a_failing_events_endpoint_does_not_change_the_exit_code(tmp_path, capsy
     assert len(catalog(tmp_path)) == 1
 
 
-def test_no_event_unless_enabled(tmp_path, capsys):
+def test_no_event_unless_enabled(tmp_path, cli, write_config, serve):
     eng = synth.demo_engine()
     answer_events(eng)
     with serve(tmp_path, eng) as server:
         cfg = write_config(tmp_path, server.url)
-        assert cli(capsys, "--config", cfg, "run", "--once")[0] == 0
+        assert cli("--config", cfg, "run", "--once")[0] == 0
         assert events_posted(server) == []
 
 
-def test_a_bad_events_setting_is_refused(tmp_path, capsys):
+def test_a_bad_events_setting_is_refused(tmp_path, cli, write_config, serve):
     with serve(tmp_path, synth.demo_engine()) as server:
         cfg = write_config(tmp_path, server.url, extra="events = maybe")
-        code, _, err = cli(capsys, "--config", cfg, "run", "--once")
+        code, _, err = cli("--config", cfg, "run", "--once")
     assert code == 2 and "[backup] events = 'maybe'" in err
 
 
-def test_run_stops_by_itself_after_the_asked_number_of_runs(tmp_path, capsys):
+def test_run_stops_by_itself_after_the_asked_number_of_runs(tmp_path, cli, write_config, serve):
     eng = synth.demo_engine()
     with serve(tmp_path, eng) as server:
         cfg = write_config(tmp_path, server.url)
-        code, out, err = cli(capsys, "--config", cfg, "run", "--every", "1s", "--runs", "2")
+        code, out, err = cli("--config", cfg, "run", "--every", "1s", "--runs", "2")
     assert code == 0, (out, err)
     generations = catalog(tmp_path)
     assert len(generations) == 2

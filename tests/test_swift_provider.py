@@ -1,303 +1,320 @@
-"""The swift provider against a real Swift (see tests/swift_service.py).
+"""The swift provider against a real Swift (see tests/swift_service.py), through the host.
 
-The hooks are called one by one, as the host calls them: through a plugin manager that holds
-only this provider, with keyword arguments, so the specs' argument names are checked too.
+Every call goes through a :class:`Session` and the provider's handle, as ``ovirt-backup``
+makes them: the section parsed against the provider's declaration, the host's retries and
+error wrapping, and every OVF handed back checked by the host. What is asserted is what a
+user or a later run sees, and what lies in the container.
 """
 import datetime as dt
+import json
 import uuid
+import zlib
 
 import pytest
 import requests
 
-from ovirt_backup_plugin.errors import ProviderError
+from ovirt_backup_plugin.backup.run import run_backup
+from ovirt_backup_plugin.errors import ConfigError, ProviderError
 from ovirt_backup_plugin.hooks import swift as provider
-from ovirt_backup_plugin.model import (BackupOutcome, ProviderSettings, Restorable, RestoreRequest,
-                                       RestoreResult, Run, VmBackup, VmIdentity, Nic, Disk)
-from ovirt_backup_plugin.ovf import ovf_hash
+from ovirt_backup_plugin.host import Session
+from ovirt_backup_plugin.model import BackupOutcome, Query, Run, VmBackup
+from ovirt_backup_plugin.ovf import open_blob, ovf_hash, pack, seal
+from ovirt_backup_plugin.testing import synth
 
 pytest_plugins = ["tests.swift_service"]   # fixtures swift_service, swift_container, swift_netcut
 
 OK = BackupOutcome(ok=True)
-_pm = []
-
-
-def hook(name, **kwargs):
-    """Call hook ``name`` of the swift provider the way the host does; return its result."""
-    if not _pm:
-        from ovirt_backup_plugin.plugins import get_plugin_manager
-
-        _pm.append(get_plugin_manager(enabled=["swift"]))
-    caller = getattr(_pm[0].hook, name)
-    result = caller(**kwargs)
-    if caller.spec.opts.get("firstresult"):
-        return result
-    return result[0] if result else None
-
-
-def ovf_text(vm_id, name, memory=1024, export_date="2026/11/26 07:00:00"):
-    return (
-        '<?xml version="1.0" encoding="UTF-8"?>\n'
-        '<ovf:Envelope xmlns:ovf="http://schemas.dmtf.org/ovf/envelope/1/"'
-        ' xmlns:xsi="http://www.w3.org/2001/XMLSchema-instance" ovf:version="4.4.0.0">'
-        f"<Content ovf:id=\"out\"><Name>{name}</Name><ExportDate>{export_date}</ExportDate>"
-        f"<MemorySize>{memory}</MemorySize><Description>Grüße, {name}</Description>"
-        f'<Section ovf:id="{vm_id}" xsi:type="ovf:OperatingSystemSection_Type"/></Content>'
-        "</ovf:Envelope>\n")
-
-
-def vm(name, memory=1024, datacenter="DC1", export_date="2026/11/26 07:00:00", vm_id=None):
-    vm_id = vm_id or str(uuid.uuid5(uuid.NAMESPACE_DNS, name))
-    text = ovf_text(vm_id, name, memory, export_date)
-    identity = VmIdentity(id=vm_id, name=name, cluster=f"{datacenter}-cluster", memory_mb=memory,
-                          disks=(Disk(id="d-" + name, alias=name + "_disk", size_gb=10, boot=True),),
-                          nics=(Nic(name="nic1", network="ovirtmgmt"),))
-    return VmBackup(identity=identity, ovf=text, ovf_hash=ovf_hash(text), datacenter=datacenter)
-
-
 _runs = iter(range(1, 10**6))
 
 
-def new_run(datacenter=None):
+def ovf_text(vm_id, name, memory=1024, export_date="2026/11/26 07:00:00"):
+    return synth.make_ovf(vm_id, name, memory_mb=memory, export_date=export_date,
+                          description=f"Grüße, {name}", cluster="DC1-cluster")
+
+
+def vm(name, memory=1024, datacenter="DC1", export_date="2026/11/26 07:00:00"):
+    vm_id = str(uuid.uuid5(uuid.NAMESPACE_DNS, name))
+    text = ovf_text(vm_id, name, memory, export_date)
+    return VmBackup(vm_id=vm_id, name=name, kind="vm", datacenter=datacenter,
+                    cluster=f"{datacenter}-cluster", ovf_hash=ovf_hash(text),
+                    blob=seal(pack(text)), ovf=text)
+
+
+def new_run():
     n = next(_runs)
     started = dt.datetime(2026, 11, 26, 7, 0, tzinfo=dt.timezone.utc) + dt.timedelta(minutes=n)
     return Run(id=f"{started:%Y%m%dT%H%M%SZ}-{n:08x}", started_at=started, system="test",
-               engine_url="https://engine.example/ovirt-engine/api", datacenter=datacenter)
+               engine_url="https://engine.example/ovirt-engine/api")
 
 
-def backup(settings, vms, ok=True):
-    """One whole run through the hooks; returns (run, write_ovf results)."""
+@pytest.fixture
+def session_for(swift_service, swift_container, tmp_path):
+    """``session_for(**section options)``: a session with only this swift provider."""
+    def make(**options):
+        section = {**swift_service.options(container=swift_container, retries="0"), **options}
+        return Session.for_engine(None, system="test", providers=["swift"],
+                                  state_dir=str(tmp_path), provider_options={"swift": section})
+    return make
+
+
+@pytest.fixture
+def handle(session_for):
+    return session_for().handles[0]
+
+
+def backup(handle, vms, ok=True):
+    """One whole run through the handle; returns (run, write_ovf results)."""
     run = new_run()
-    hook("before_backup", run=run, engine=None, settings=settings)
-    written = [hook("write_ovf", run=run, vm=v, settings=settings) for v in vms]
-    hook("after_backup", run=run, engine=None, settings=settings,
-                          outcome=BackupOutcome(ok=ok, reason="" if ok else "test abandons"))
+    state = handle.before_backup(run, None)
+    written = [handle.write_ovf(run, state, v) for v in vms]
+    handle.after_backup(run, state, None,
+                        BackupOutcome(ok=ok, reason="" if ok else "test abandons"))
     return run, written
 
 
-def listed(settings, datacenter=None):
-    return hook("list_restorable", engine=None, settings=settings, datacenter=datacenter)
+def listed(handle, query=Query(every=True)):
+    return query.answer(handle.list_restorable(query, None))
 
 
-@pytest.fixture
-def settings(swift_service, swift_container):
-    return swift_service.settings(container=swift_container)
+def put(service, container, name, data):
+    conn = service.connection()
+    try:
+        conn.put_container(container)
+        conn.put_object(container, name, data)
+    finally:
+        conn.close()
 
 
-@pytest.fixture
-def engine(tmp_path):
-    """A replay engine that answers one ``POST /vms`` (the real SDK talks to it)."""
-    from ovirt_backup_plugin import synth
-    from ovirt_backup_plugin.engine import Engine, EngineSettings
-    from ovirt_backup_plugin.replay import ReplayEngine
-
-    eng = synth.SyntheticEngine(seed=5)
-    dc = eng.add_datacenter("DC1")
-    eng.add_cluster("C2", dc)
-    eng.add_restore("alpha-copy", cluster="C2", vm_id="6d0f1c43-3c5c-4c2e-9d8e-000000000001")
-    with ReplayEngine([eng.write_cassette(tmp_path / "engine.yaml")]) as server:
-        with Engine(EngineSettings(url=server.url, password=server.password)) as adapter:
-            adapter.server = server
-            yield adapter
-
-
-def posted(engine):
-    from lxml import etree
-
-    return [etree.fromstring(r.body.encode()) for r in engine.server.received
-            if r.method == "POST" and r.path.endswith("/api/vms")]
+def get(service, container, name):
+    conn = service.connection()
+    try:
+        return conn.get_object(container, name)[1]
+    finally:
+        conn.close()
 
 
 # --------------------------------------------------------------------------------------
-def test_registers_with_the_plugin_manager():
-    from ovirt_backup_plugin.plugins import get_plugin_manager
-
-    pm = get_plugin_manager(enabled=["swift"])
-    assert pm.get_plugin("swift") is provider
+def test_registers_with_the_plugin_manager(handle):
+    assert handle.pm.get_plugin("swift") is provider
+    assert handle.keeps_ovf and handle.declaration.off_host
 
 
-def test_commit_lists_names_and_generations(swift_service, settings, swift_container):
+def test_commit_lists_names_and_generations(swift_service, handle, swift_container):
     a, b = vm("alpha"), vm("beta")
-    run1, written = backup(settings, [a, b])
+    run1, written = backup(handle, [a, b])
     assert written == [True, True]
-    items = listed(settings)
+    items = listed(handle)
     assert sorted((i.name, i.generation) for i in items) == [("alpha", run1.id), ("beta", run1.id)]
     item = next(i for i in items if i.name == "alpha")
-    assert item.provider == "swift" and item.vm_id == a.identity.id and item.kind == "vm"
+    assert item.provider == "swift" and item.vm_id == a.vm_id and item.kind == "vm"
     assert item.taken_at == run1.started_at and item.datacenter == "DC1"
     assert item.cluster == "DC1-cluster" and item.ovf_hash == a.ovf_hash
-    assert item.location == f"ovf/{a.ovf_hash}"
-    assert item.identity == a.identity          # disks and nics survive the JSON round trip
+    assert handle.read_checked(item).text == a.ovf
 
     a2, c = vm("alpha", memory=2048), vm("gamma")
-    run2, written = backup(settings, [a2, b, c])
+    run2, written = backup(handle, [a2, b, c])
     assert written == [True, False, True]
-    items = listed(settings)
+    items = listed(handle)
     assert [i.generation for i in items] == [run2.id] * 3 + [run1.id] * 2   # newest first
-    assert sorted(i.name for i in items if i.generation == run2.id) == ["alpha", "beta", "gamma"]
     alphas = {i.generation: i.ovf_hash for i in items if i.name == "alpha"}
     assert alphas == {run1.id: a.ovf_hash, run2.id: a2.ovf_hash}
     assert sorted(swift_service.names(swift_container, "runs/")) == [
         f"runs/{run1.id}.json", f"runs/{run2.id}.json"]
+    assert swift_service.names(swift_container, "index/") == [provider.INDEX]
+    store = json.loads(get(swift_service, swift_container, "store.json"))
+    assert store["format"] == provider.FORMAT
+    newest = listed(handle, Query())
+    assert {i.name: i.generations for i in newest} == {"alpha": 2, "beta": 2, "gamma": 1}
 
 
-def test_nothing_listed_before_commit(swift_service, settings, swift_container):
+def test_a_listing_reads_the_index_not_every_manifest(swift_service, handle, swift_container):
+    runs = [backup(handle, [vm("alpha", memory=m), vm("beta")])[0] for m in (1024, 2048, 4096)]
+    for run in runs:          # manifests unreadable: a listing that read them would fail
+        put(swift_service, swift_container, f"runs/{run.id}.json", b"{garbage")
+    items = listed(handle)
+    assert len(items) == 6 and {i.generation for i in items} == {r.id for r in runs}
+    assert [i.name for i in listed(handle, Query(vms=("alpha",)))] == ["alpha"]
+
+
+def test_a_manifest_the_index_missed_is_folded_in(swift_service, handle, swift_container):
+    run1, _ = backup(handle, [vm("alpha")])
+    stale = get(swift_service, swift_container, provider.INDEX)
+    run2, _ = backup(handle, [vm("alpha", memory=2048), vm("beta")])
+    put(swift_service, swift_container, provider.INDEX, stale)   # as if its update failed
+    assert sorted((i.name, i.generation) for i in listed(handle)) == [
+        ("alpha", run1.id), ("alpha", run2.id), ("beta", run2.id)]
+    run3, _ = backup(handle, [vm("beta")])                       # the next run repairs it
+    index = provider._Index.from_bytes(get(swift_service, swift_container, provider.INDEX))
+    assert [r[0] for r in index.runs] == [run1.id, run2.id, run3.id]
+
+
+def test_a_pruned_run_still_in_the_index_is_not_listed(swift_service, handle, swift_container):
+    run1, _ = backup(handle, [vm("alpha")])
+    run2, _ = backup(handle, [vm("alpha", memory=2048)])
+    conn = swift_service.connection()
+    conn.delete_object(swift_container, f"runs/{run1.id}.json")   # a prune cut short
+    conn.close()
+    assert [i.generation for i in listed(handle)] == [run2.id]
+
+
+def test_nothing_listed_before_commit_and_abandon_keeps_the_previous(swift_service, handle,
+                                                                     swift_container):
     run = new_run()
-    hook("before_backup", run=run, engine=None, settings=settings)
-    hook("write_ovf", run=run, vm=vm("alpha"), settings=settings)
-    assert listed(settings) == []
+    state = handle.before_backup(run, None)
+    handle.write_ovf(run, state, vm("alpha"))
+    assert listed(handle) == []
     assert swift_service.names(swift_container, "ovf/")     # the blob is there, unlisted
-    hook("after_backup", run=run, engine=None, settings=settings, outcome=OK)
-    assert [i.name for i in listed(settings)] == ["alpha"]
+    handle.after_backup(run, state, None, OK)
+    assert [i.name for i in listed(handle)] == ["alpha"]
+
+    backup(handle, [vm("alpha", memory=4096), vm("beta")], ok=False)
+    assert [(i.name, i.generation) for i in listed(handle)] == [("alpha", run.id)]
+    _, written = backup(handle, [vm("alpha", memory=4096), vm("beta")])
+    assert written == [False, False]       # the abandoned run's blobs are reused
 
 
-def test_abandon_leaves_the_previous_generation(swift_service, settings, swift_container):
-    run1, _ = backup(settings, [vm("alpha")])
-    run2, _ = backup(settings, [vm("alpha", memory=4096), vm("beta")], ok=False)
-    assert [(i.name, i.generation) for i in listed(settings)] == [("alpha", run1.id)]
-    assert swift_service.names(swift_container, "runs/") == [f"runs/{run1.id}.json"]
-    # the abandoned run's blobs stay and are reused: the next run uploads nothing new
-    _, written = backup(settings, [vm("alpha", memory=4096), vm("beta")])
-    assert written == [False, False]
-
-
-def test_same_ovf_is_uploaded_once(swift_service, settings, swift_container):
+def test_same_content_is_uploaded_once(swift_service, handle, swift_container):
     first = vm("alpha", export_date="2026/11/26 07:00:00")
     again = vm("alpha", export_date="2026/11/27 08:30:00")    # only a volatile field differs
     assert first.ovf != again.ovf and first.ovf_hash == again.ovf_hash
-    _, written = backup(settings, [first, vm("beta")])
-    assert written == [True, True]
-    _, written = backup(settings, [again, vm("beta")])
-    assert written == [False, False]
+    assert backup(handle, [first, vm("beta")])[1] == [True, True]
+    assert backup(handle, [again, vm("beta")])[1] == [False, False]
     assert len(swift_service.names(swift_container, "ovf/")) == 2
-    item = next(i for i in listed(settings) if i.name == "alpha")
-    assert hook("read_ovf", item=item, settings=settings) == first.ovf
+    item = next(i for i in listed(handle) if i.name == "alpha")
+    assert handle.read_checked(item).text == first.ovf
 
 
-def test_read_ovf_and_restore_vm(settings, engine):
-    a = vm("alpha")
-    backup(settings, [a])
-    item = listed(settings)[0]
-    assert hook("read_ovf", item=item, settings=settings) == a.ovf     # exact text, non-ASCII too
-
-    request = RestoreRequest(item=item, name="alpha-copy", cluster="C2", regenerate_ids=True)
-    result = hook("restore_vm", request=request, engine=engine, settings=settings)
-    assert result == RestoreResult(provider="swift", name="alpha-copy",
-                                   vm_id="6d0f1c43-3c5c-4c2e-9d8e-000000000001")
-    (body,) = posted(engine)
-    assert body.findtext("initialization/configuration/data") == a.ovf
-    assert (body.findtext("name"), body.findtext("cluster/name"),
-            body.findtext("initialization/regenerate_ids")) == ("alpha-copy", "C2", "true")
-
-    other = Restorable(provider="localdb", vm_id=item.vm_id, name="alpha", generation="g",
-                       ovf_hash=item.ovf_hash)
-    assert hook("read_ovf", item=other, settings=settings) is None
-    assert hook("restore_vm", request=RestoreRequest(item=other, name="x"), engine=engine,
-                               settings=settings) is None
-    assert len(posted(engine)) == 1
-
-
-def test_corrupted_object_is_refused(swift_service, settings, swift_container, engine):
-    a = vm("alpha")
-    backup(settings, [a])
-    item = listed(settings)[0]
-    conn = swift_service.connection()
-    conn.put_object(swift_container, f"ovf/{a.ovf_hash}", a.ovf.replace("1024", "9999").encode())
-    conn.close()
+def test_corrupted_and_missing_objects_are_refused(swift_service, handle, swift_container):
+    a, b = vm("alpha"), vm("beta")
+    backup(handle, [a, b])
+    items = {i.name: i for i in listed(handle)}
+    other = ovf_text(a.vm_id, "alpha", memory=9999)
+    put(swift_service, swift_container, f"ovf/{a.ovf_hash}", seal(pack(other)))
     with pytest.raises(ProviderError) as e:
-        hook("read_ovf", item=item, settings=settings)
-    assert str(e.value) == (f"the stored OVF of VM alpha in container {swift_container} is "
-                            "corrupted: hash mismatch")
+        handle.read_checked(items["alpha"])
+    assert f"VM alpha ({a.vm_id}), generation {items['alpha'].generation}, in swift is " \
+           "corrupted" in str(e.value)
     assert not e.value.transient
-    with pytest.raises(ProviderError, match="corrupted"):
-        hook("restore_vm", request=RestoreRequest(item=item, name="alpha"), engine=engine,
-                            settings=settings)
-    assert posted(engine) == []
-
-
-def test_missing_blob_is_a_permanent_error(swift_service, settings, swift_container):
-    backup(settings, [vm("alpha")])
-    item = listed(settings)[0]
     conn = swift_service.connection()
-    conn.delete_object(swift_container, item.location)
+    conn.delete_object(swift_container, f"ovf/{b.ovf_hash}")
     conn.close()
-    with pytest.raises(ProviderError, match=f"container {swift_container}: reading the OVF of VM "
-                                            "alpha .* not found") as e:
-        hook("read_ovf", item=item, settings=settings)
+    with pytest.raises(ProviderError, match=f"container {swift_container}: reading the OVF of "
+                                            "VM beta .* not found") as e:
+        handle.read_checked(items["beta"])
     assert not e.value.transient
 
 
-def test_datacenter_scope(swift_service, swift_container):
-    everything = swift_service.settings(container=swift_container)
+def test_datacenter_scope(session_for):
+    everything = session_for().handles[0]
     backup(everything, [vm("a1", datacenter="DC1"), vm("b2", datacenter="DC2")])
     assert sorted(i.name for i in listed(everything)) == ["a1", "b2"]
-    assert [i.name for i in listed(everything, datacenter="DC2")] == ["b2"]
-    dc1 = swift_service.settings(container=swift_container, datacenter="DC1")
-    assert [i.name for i in listed(dc1)] == ["a1"]
-    assert listed(dc1, datacenter="DC2") == []
+    assert [i.name for i in listed(everything, Query(datacenter="DC2"))] == ["b2"]
 
 
-def test_backend_cut_mid_run(swift_service, swift_container, swift_netcut):
-    settings = swift_service.settings(container=swift_container,
-                                      **swift_service.via(swift_netcut))
-    a, b = vm("alpha"), vm("beta")
-    run1 = new_run()
-    hook("before_backup", run=run1, engine=None, settings=settings)
-    assert hook("write_ovf", run=run1, vm=a, settings=settings) is True
-    swift_netcut.cut()
-    with pytest.raises(ProviderError) as e:
-        hook("write_ovf", run=run1, vm=b, settings=settings)
-    assert e.value.transient
-    assert swift_container in str(e.value) and "unreachable" in str(e.value)
-    with pytest.raises(ProviderError) as e:
-        listed(settings)
-    assert e.value.transient
-    # the host gives up on this provider and abandons: nothing is written, nothing raised
-    hook("after_backup", run=run1, engine=None, settings=settings,
-         outcome=BackupOutcome(ok=False, reason="swift failed"))
-    swift_netcut.restore()
-    assert listed(settings) == []
-    run2 = new_run()
-    hook("before_backup", run=run2, engine=None, settings=settings)
-    assert hook("write_ovf", run=run2, vm=a, settings=settings) is False   # reused
-    assert hook("write_ovf", run=run2, vm=b, settings=settings) is True
-    hook("after_backup", run=run2, engine=None, settings=settings, outcome=OK)
-    items = listed(settings)
-    assert sorted((i.name, i.generation) for i in items) == [("alpha", run2.id), ("beta", run2.id)]
-    assert all(hook("read_ovf", item=i, settings=settings) for i in items)
+def test_a_container_of_version_0_1_is_read_and_upgraded(swift_service, handle, swift_container):
+    """Format 1 (0.1): plain XML blobs, manifests with identities, store.json the owner."""
+    a = vm("alpha")
+    owner = {"system": "test", "url": "https://engine.example/ovirt-engine/api",
+             "datacenter_ids": ["dc-1"]}
+    manifest = {"format": 1, "run": "20261120T080000Z-00000001",
+                "started_at": "2026-11-20T08:00:00+00:00", "system": "test", "vms": [{
+                    "id": a.vm_id, "name": "alpha", "kind": "vm", "datacenter": "DC1",
+                    "cluster": "DC1-cluster", "ovf_hash": a.ovf_hash, "identity": {}}]}
+    put(swift_service, swift_container, "store.json", json.dumps(owner).encode())
+    put(swift_service, swift_container, f"ovf/{a.ovf_hash}", a.ovf.encode())
+    put(swift_service, swift_container, f"runs/{manifest['run']}.json",
+        json.dumps(manifest).encode())
+    info = handle.describe_store()
+    assert info.format == 1 and info.owner.datacenter_ids == ("dc-1",)
+    (item,) = listed(handle)
+    assert (item.name, item.generation) == ("alpha", manifest["run"])
+    assert handle.read_checked(item).text == a.ovf
+
+    run, written = backup(handle, [a, vm("beta")])
+    assert written == [False, True]                 # the old blob is reused
+    store = json.loads(get(swift_service, swift_container, "store.json"))
+    assert store == {"format": provider.FORMAT, "owner": owner}
+    assert [r[0] for r in provider._Index.from_bytes(
+        get(swift_service, swift_container, provider.INDEX)).runs] == [manifest["run"], run.id]
+    assert handle.describe_store().format == provider.FORMAT
 
 
-def test_retry_after_restore_in_the_same_run(swift_service, swift_container, swift_netcut):
-    """What the host does with transient=True: call write_ovf again, on the same run."""
-    settings = swift_service.settings(container=swift_container,
-                                      **swift_service.via(swift_netcut))
+def test_a_container_of_a_newer_format_is_refused_and_nothing_written(swift_service, handle,
+                                                                       swift_container):
+    put(swift_service, swift_container, "store.json", json.dumps({"format": 99}).encode())
+    before = swift_service.names(swift_container)
+    for call in (lambda: handle.before_backup(new_run(), None), lambda: listed(handle),
+                 handle.describe_store):
+        with pytest.raises(ProviderError, match="has format 99, written by a newer ovirt-backup"):
+            call()
+    assert swift_service.names(swift_container) == before
+
+
+def test_the_host_retries_a_cut_commit_with_the_same_run(swift_service, session_for,
+                                                         swift_container, swift_netcut):
+    session = session_for(retries="2", retry_delay="0", **swift_service.via(swift_netcut))
+    h = session.handles[0]
+    cuts = []
+
+    def sleep(seconds):            # the host's back-off: the network comes back meanwhile
+        cuts.append(seconds)
+        swift_netcut.restore()
+
+    h._sleep = sleep
     run = new_run()
-    hook("before_backup", run=run, engine=None, settings=settings)
+    state = h.before_backup(run, None)
     swift_netcut.cut()
-    with pytest.raises(ProviderError) as e:
-        hook("write_ovf", run=run, vm=vm("alpha"), settings=settings)
-    assert e.value.transient
-    swift_netcut.restore()
-    assert hook("write_ovf", run=run, vm=vm("alpha"), settings=settings) is True
+    assert h.write_ovf(run, state, vm("alpha")) is True        # retried after the cut
     swift_netcut.cut()
-    with pytest.raises(ProviderError) as e:
-        hook("after_backup", run=run, engine=None, settings=settings, outcome=OK)
-    assert e.value.transient
-    swift_netcut.restore()
-    hook("after_backup", run=run, engine=None, settings=settings, outcome=OK)   # the retry
-    assert [(i.name, i.generation) for i in listed(settings)] == [("alpha", run.id)]
+    h.after_backup(run, state, None, OK)                       # the commit, retried
+    assert len(cuts) == 2
+    assert [(i.name, i.generation) for i in listed(h)] == [("alpha", run.id)]
 
 
-def test_timeout_is_transient(swift_service, swift_container, swift_netcut):
-    settings = swift_service.settings(container=swift_container, timeout="0.5",
-                                      **swift_service.via(swift_netcut))
+def test_a_backup_cut_mid_run_is_reported_and_abandoned(swift_service, session_for,
+                                                        swift_container, swift_netcut, tmp_path):
+    eng = synth.SyntheticEngine(seed=3)
+    dc = eng.add_datacenter("DC1")
+    eng.add_cluster("c1", dc)
+    eng.add_storage_domain("sd", dc, master=True)
+    for name in ("one", "two", "three"):
+        eng.add_vm(name, "c1")
+    from ovirt_backup_plugin.engine import EngineSettings
+    from ovirt_backup_plugin.testing.replay import ReplayEngine
+
+    with ReplayEngine([eng.write_cassette(tmp_path / "e.yaml")]) as server:
+        section = swift_service.options(container=swift_container, retries="0",
+                                        **swift_service.via(swift_netcut))
+        session = Session.for_engine(
+            EngineSettings(url=server.url, password=server.password), system="test",
+            providers=["swift"], state_dir=str(tmp_path), provider_options={"swift": section})
+        seen = []
+
+        def after(outcome, name, impls, kwargs):
+            if name == "write_ovf":
+                seen.append(1)
+                if len(seen) == 1:
+                    swift_netcut.cut()
+        session.pm.add_hookcall_monitoring(lambda *a: None, after)
+        with session:
+            report = run_backup(session.engine, session.handles, system="test")
+    swift_netcut.restore()
+    rep = report.providers["swift"]
+    assert not rep.ok and "unreachable" in rep.reason and swift_container in rep.reason
+    assert report.exit_code == 2
+    assert swift_service.names(swift_container, "runs/") == []
+
+
+def test_timeout_is_transient(swift_service, session_for, swift_netcut):
+    h = session_for(timeout="0.5", **swift_service.via(swift_netcut)).handles[0]
     run = new_run()
-    hook("before_backup", run=run, engine=None, settings=settings)
+    state = h.before_backup(run, None)
     swift_netcut.hang()
     with pytest.raises(ProviderError) as e:
-        hook("write_ovf", run=run, vm=vm("alpha"), settings=settings)
+        h.write_ovf(run, state, vm("alpha"))
     assert e.value.transient
     swift_netcut.restore()
-    hook("after_backup", run=run, engine=None, settings=settings, outcome=BackupOutcome(ok=False))
+    h.after_backup(run, state, None, BackupOutcome(ok=False))
 
 
 def test_netcut_carries_auth_and_object_traffic(swift_service, swift_container, swift_netcut):
@@ -319,19 +336,17 @@ def test_netcut_carries_auth_and_object_traffic(swift_service, swift_container, 
     swift_netcut.restore()
     assert conn.get_object(swift_container, "probe")[1] == b"x" * 100_000
     conn.close()
-    # tempauth builds the storage URL from the Host header it was sent, so here it points
-    # at the forwarder even without the override (a Keystone catalog would not)
     plain = Connection(via["auth_url"], swift_service.user, swift_service.key, retries=0)
     assert plain.get_auth()[0] == via["storage_url"]
     plain.close()
 
 
-def test_wrong_key_is_a_clear_permanent_error(swift_service, swift_container, monkeypatch):
+def test_wrong_key_is_a_clear_permanent_error(swift_service, session_for, swift_container,
+                                              monkeypatch):
     wrong = "wrong-key-" + uuid.uuid4().hex
     monkeypatch.setenv("SWIFT_TEST_WRONG_KEY", wrong)
-    settings = swift_service.settings(container=swift_container, key_env="SWIFT_TEST_WRONG_KEY")
-    for call in (lambda: hook("before_backup", run=new_run(), engine=None, settings=settings),
-                 lambda: listed(settings)):
+    h = session_for(key_env="SWIFT_TEST_WRONG_KEY").handles[0]
+    for call in (lambda: h.before_backup(new_run(), None), lambda: listed(h)):
         with pytest.raises(ProviderError) as e:
             call()
         message = str(e.value)
@@ -341,46 +356,77 @@ def test_wrong_key_is_a_clear_permanent_error(swift_service, swift_container, mo
         assert wrong not in message and swift_service.key not in message
 
 
-def test_missing_settings_are_permanent_errors(tmp_path, monkeypatch):
+@pytest.mark.parametrize("options, error, text", [
+    ({}, ProviderError, "must be set"),
+    ({"key_env": "NO_SUCH_SWIFT_KEY"}, ConfigError, "NO_SUCH_SWIFT_KEY is not set"),
+    ({"key_file": "/nonexistent/swift-key"}, ConfigError, "key_file: cannot read"),
+    ({"key_env": "SWIFT_TEST_DUMMY_KEY", "auth_version": "2"}, ProviderError, "auth_version"),
+    ({"key_env": "SWIFT_TEST_DUMMY_KEY", "container": "a/b"}, ProviderError, "contains '/'"),
+])
+def test_missing_or_wrong_settings_are_permanent_errors(tmp_path, monkeypatch, options, error,
+                                                        text):
     monkeypatch.delenv("NO_SUCH_SWIFT_KEY", raising=False)
     monkeypatch.setenv("SWIFT_TEST_DUMMY_KEY", "dummy")
-    base = {"auth_url": "http://127.0.0.1:9/auth/v1.0", "user": "test:tester"}
-    for options, text in [({**base}, "must be set"),
-                          ({**base, "key_env": "NO_SUCH_SWIFT_KEY"}, "must be set"),
-                          ({**base, "key_file": str(tmp_path / "absent")}, "cannot read key_file"),
-                          ({**base, "key_env": "SWIFT_TEST_DUMMY_KEY", "auth_version": "2"}, "auth_version"),
-                          ({**base, "key_env": "SWIFT_TEST_DUMMY_KEY", "timeout": "soon"}, "timeout"),
-                          ({**base, "key_env": "SWIFT_TEST_DUMMY_KEY", "container": "a/b"}, "contains '/'")]:
-        with pytest.raises(ProviderError, match=text) as e:
-            hook("before_backup", run=new_run(), engine=None, settings=ProviderSettings("swift", options))
-        assert not e.value.transient
+    section = {"auth_url": "http://127.0.0.1:9/auth/v1.0", "user": "test:tester", **options}
+    h = Session.for_engine(None, system="s", providers=["swift"], state_dir=str(tmp_path),
+                           provider_options={"swift": section}).handles[0]
+    with pytest.raises(error, match=text) as e:
+        h.before_backup(new_run(), None)
+    assert not getattr(e.value, "transient", False)
 
 
-def test_unreachable_swift_is_transient(monkeypatch):
+@pytest.mark.parametrize("key, value, text", [
+    ("timeout", "soon", r"\[provider:swift\] timeout = 'soon'"),
+    ("contianer", "x", r"unknown key 'contianer'; did you mean 'container'"),
+    ("key", "hunter2", r"sets 'key' inline; use key_file"),
+])
+def test_a_bad_section_is_refused_when_the_session_opens(tmp_path, key, value, text):
+    section = {"auth_url": "http://127.0.0.1:9/auth/v1.0", "user": "u", key: value}
+    with pytest.raises(ConfigError, match=text) as e:
+        Session.for_engine(None, system="s", providers=["swift"], state_dir=str(tmp_path),
+                           provider_options={"swift": section})
+    assert "hunter2" not in str(e.value)
+
+
+def test_unreachable_swift_is_transient(monkeypatch, tmp_path):
     monkeypatch.setenv("SWIFT_TEST_DUMMY_KEY", "dummy")
-    settings = ProviderSettings("swift", {"auth_url": "http://127.0.0.1:9/auth/v1.0", "user": "test:tester",
-                                          "key_env": "SWIFT_TEST_DUMMY_KEY"}, system="sys1")
+    section = {"auth_url": "http://127.0.0.1:9/auth/v1.0", "user": "test:tester",
+               "key_env": "SWIFT_TEST_DUMMY_KEY", "retries": "0"}
+    h = Session.for_engine(None, system="sys1", providers=["swift"], state_dir=str(tmp_path),
+                           provider_options={"swift": section}).handles[0]
     with pytest.raises(ProviderError, match="swift container ovirt-backup-sys1: .*unreachable") as e:
-        listed(settings)
+        listed(h)
     assert e.value.transient
 
 
-def test_missing_container_is_a_permanent_error_when_listing(swift_service):
-    settings = swift_service.settings(container="no-such-container-" + uuid.uuid4().hex[:8])
-    with pytest.raises(ProviderError, match="not found") as e:
-        listed(settings)
-    assert not e.value.transient
+def test_a_missing_container_lists_nothing(swift_service, session_for, swift_container):
+    h = session_for(container="no-such-container-" + uuid.uuid4().hex[:8]).handles[0]
+    assert listed(h) == []
+    assert h.describe_store().format == 0 and h.describe_store().owner is None
 
 
-def test_unreadable_manifest_is_reported(swift_service, settings, swift_container):
-    run, _ = backup(settings, [vm("alpha")])
+def test_an_unreadable_manifest_the_index_lacks_is_reported(swift_service, handle,
+                                                             swift_container):
+    run, _ = backup(handle, [vm("alpha")])
     conn = swift_service.connection()
-    conn.put_object(swift_container, f"runs/{run.id}.json", b'{"run": "truncated')
+    conn.delete_object(swift_container, provider.INDEX)
     conn.close()
+    put(swift_service, swift_container, f"runs/{run.id}.json", b'{"run": "truncated')
     with pytest.raises(ProviderError, match=f"manifest runs/{run.id}.json in container "
                                             f"{swift_container} is unreadable") as e:
-        listed(settings)
+        listed(handle)
     assert not e.value.transient
+
+
+def test_the_index_is_compressed_json_of_versions(swift_service, handle, swift_container):
+    backup(handle, [vm("alpha")])
+    backup(handle, [vm("alpha")])
+    backup(handle, [vm("alpha", memory=2048)])
+    doc = json.loads(zlib.decompress(get(swift_service, swift_container, provider.INDEX)))
+    (versions,) = doc["vms"].values()
+    assert [v[6] for v in versions] == [[[0, 1]], [[2, 2]]]     # two versions, three runs
+    assert open_blob(get(swift_service, swift_container, f"ovf/{versions[0][4]}"),
+                     versions[0][4]).count("<Name>alpha</Name>") == 1
 
 
 def test_loads_without_swiftclient():
@@ -390,11 +436,11 @@ def test_loads_without_swiftclient():
 
     code = (
         "import sys; sys.modules['swiftclient'] = None\n"
-        "from ovirt_backup_plugin.model import ProviderSettings\n"
+        "from ovirt_backup_plugin.model import ProviderSettings, Query\n"
         "from ovirt_backup_plugin.errors import ProviderError\n"
         "from ovirt_backup_plugin.hooks import swift\n"
         "try:\n"
-        "    swift.list_restorable(settings=ProviderSettings('swift', {}), datacenter=None)\n"
+        "    swift.list_restorable(query=Query(), settings=ProviderSettings('swift', {}))\n"
         "except ProviderError as e:\n"
         "    print(e)\n")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)

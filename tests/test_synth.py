@@ -11,9 +11,9 @@ from ovirtsdk4 import types
 from vcr.persisters.filesystem import FilesystemPersister
 from vcr.serializers import jsonserializer, yamlserializer
 
-from ovirt_backup_plugin import synth
-from ovirt_backup_plugin.replay import ReplayEngine
-from ovirt_backup_plugin.synth import SynthDisk, SynthNic
+from ovirt_backup_plugin.testing import synth
+from ovirt_backup_plugin.testing.replay import ReplayEngine
+from ovirt_backup_plugin.testing.synth import SynthDisk, SynthNic
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 NS = {"ovf": synth.OVF_NS, "rasd": synth.RASD_NS, "xsi": synth.XSI_NS}

@@ -1,12 +1,14 @@
 """ovfdir: every VM's OVF as a plain file in a directory (an example third-party provider).
 
-Settings (``[provider:ovfdir]``):
-    path   the directory (default ``<state_dir>/ovfdir``)
+Settings (``[provider:ovfdir]``): ``path``, the directory (default ``<state_dir>/ovfdir``).
 
-Layout: ``<path>/ovf/<hash>.ovf`` holds each distinct OVF once, named by its content hash;
-``<path>/runs/<run id>.json`` is the manifest of one committed run (which VM had which
-OVF). Both are written to a temporary file and renamed, so nobody reads half a file, and a
-manifest is written only when its run succeeded, so a failed run is never listed.
+Layout: ``<path>/ovf/<hash>`` holds each distinct OVF once, as the host sealed it, named by
+its content hash; ``<path>/runs/<run id>.json`` is the manifest of one committed run (which
+VM had which OVF). Both are written to a temporary file and renamed, so nobody reads half a
+file, and a manifest is written only when its run succeeded, so a failed run is never
+listed. Listing reads every manifest and lets the host's ``Query.answer`` pick: fine for a
+directory of a few hundred generations; a provider meant for large histories keeps an index
+(see the built-in ``swift``).
 """
 import contextlib
 import datetime as dt
@@ -18,14 +20,17 @@ from pathlib import Path
 
 from ovirt_backup_plugin import hookimpl
 from ovirt_backup_plugin.errors import ProviderError
-from ovirt_backup_plugin.model import Restorable
-from ovirt_backup_plugin.ovf import verified
+from ovirt_backup_plugin.model import KEEPS_OVF, Option, ProviderDeclaration, Restorable
 
-_runs = {}   # (provider name, run id) -> the manifest's VM entries written so far
+
+@hookimpl
+def declare_provider():
+    return ProviderDeclaration(keeps=KEEPS_OVF, description="OVF files in a directory",
+                               options=(Option("path", "path", help="the directory"),))
 
 
 def _root(settings) -> Path:
-    return Path(settings.get("path") or Path(settings.state_dir) / "ovfdir").expanduser()
+    return Path(settings.get("path") or Path(settings.state_dir) / "ovfdir")
 
 
 def _write(target: Path, data: bytes) -> None:
@@ -47,40 +52,39 @@ def _write(target: Path, data: bytes) -> None:
 
 
 @hookimpl
-def before_backup(run, settings):
+def before_backup(settings, note):
     try:
         for sub in ("ovf", "runs"):
             (_root(settings) / sub).mkdir(parents=True, exist_ok=True)
     except OSError as e:
         raise ProviderError(f"cannot create {_root(settings) / sub}: {e.strerror or e}") from e
-    _runs[(settings.name, run.id)] = []
-    return f"writing OVF files to {_root(settings)}"
+    note(f"writing OVF files to {_root(settings)}")
+    return []                     # this run's manifest entries, handed back to write_ovf
 
 
 @hookimpl
-def write_ovf(run, vm, settings):
-    blob = _root(settings) / "ovf" / f"{vm.ovf_hash}.ovf"
+def write_ovf(vm, state, settings):
+    blob = _root(settings) / "ovf" / vm.ovf_hash
     new = not blob.exists()
     if new:
-        _write(blob, vm.ovf.encode("utf-8"))
-    _runs[(settings.name, run.id)].append({
-        "vm_id": vm.identity.id, "name": vm.identity.name, "kind": vm.identity.kind,
-        "datacenter": vm.datacenter, "cluster": vm.identity.cluster, "hash": vm.ovf_hash})
+        _write(blob, vm.blob)
+    state.append({"vm_id": vm.vm_id, "name": vm.name, "kind": vm.kind,
+                  "datacenter": vm.datacenter, "cluster": vm.cluster, "hash": vm.ovf_hash})
     return new
 
 
 @hookimpl
-def after_backup(run, settings, outcome):
-    vms = _runs.pop((settings.name, run.id), [])
+def after_backup(run, state, settings, outcome, note):
     if not outcome.ok:
-        return "run abandoned: no manifest written, the previous run stays the newest"
-    manifest = {"run": run.id, "started_at": run.started_at.isoformat(), "vms": vms}
+        note("run abandoned: no manifest written, the previous run stays the newest")
+        return
+    manifest = {"run": run.id, "started_at": run.started_at.isoformat(), "vms": state}
     _write(_root(settings) / "runs" / f"{run.id}.json", json.dumps(manifest, indent=1).encode())
-    return f"run {run.id} committed: {len(vms)} OVF(s) in {_root(settings)}"
+    note(f"run {run.id} committed: {len(state)} OVF(s) in {_root(settings)}")
 
 
 @hookimpl
-def list_restorable(settings, datacenter):
+def list_restorable(query, settings):
     items = []
     for path in sorted((_root(settings) / "runs").glob("*.json"), reverse=True):
         try:
@@ -91,25 +95,14 @@ def list_restorable(settings, datacenter):
         items += [Restorable(provider=settings.name, vm_id=vm["vm_id"], name=vm["name"],
                              kind=vm["kind"], generation=manifest["run"], taken_at=taken_at,
                              datacenter=vm["datacenter"], cluster=vm["cluster"],
-                             ovf_hash=vm["hash"], location=f"ovf/{vm['hash']}.ovf")
-                  for vm in manifest["vms"] if datacenter in (None, vm["datacenter"])]
-    return items
+                             ovf_hash=vm["hash"], location=f"ovf/{vm['hash']}")
+                  for vm in manifest["vms"]]
+    return query.answer(items)
 
 
 @hookimpl
 def read_ovf(item, settings):
-    if item.provider != settings.name:
-        return None
-    path = _root(settings) / "ovf" / f"{item.ovf_hash}.ovf"
     try:
-        text = path.read_bytes().decode("utf-8", "replace")   # bad bytes fail the hash check
+        return (_root(settings) / "ovf" / item.ovf_hash).read_bytes()
     except OSError as e:
-        raise ProviderError(f"cannot read the OVF of VM {item.name}: {e}") from e
-    return verified(text, item, str(path))
-
-
-@hookimpl
-def restore_vm(request, engine, settings):
-    if request.item.provider == settings.name:
-        return engine.restore_from_ovf(request, read_ovf(request.item, settings),
-                                       provider=settings.name)
+        raise ProviderError(f"cannot read the OVF of VM {item.name}: {e.strerror or e}") from e

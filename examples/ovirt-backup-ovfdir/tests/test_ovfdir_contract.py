@@ -10,15 +10,13 @@ import contextlib
 import pytest
 
 import ovirt_backup_ovfdir
-from ovirt_backup_plugin.model import ProviderSettings
-from ovirt_backup_plugin.pytest_plugin import ProviderContract, ProviderHarness
+from ovirt_backup_plugin.testing.pytest_plugin import ProviderContract, ProviderHarness
 
 
 class OvfDirHarness(ProviderHarness):
     def __init__(self, directory):
-        super().__init__("ovfdir", ovirt_backup_ovfdir, ProviderSettings(
-            name="ovfdir", options={"path": str(directory)}, system="contract",
-            state_dir=str(directory.parent)))
+        super().__init__("ovfdir", ovirt_backup_ovfdir, {"path": str(directory)},
+                         state_dir=str(directory.parent))
         self.directory = directory
 
     @contextlib.contextmanager
@@ -33,7 +31,7 @@ class OvfDirHarness(ProviderHarness):
             aside.rename(self.directory)
 
     def corrupt(self, item):
-        (self.directory / item.location).write_text("<ovf>bit rot</ovf>")
+        (self.directory / item.location).write_bytes(b"<ovf>bit rot</ovf>")
 
 
 class TestOvfDir(ProviderContract):

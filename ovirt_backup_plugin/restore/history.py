@@ -1,23 +1,27 @@
 """``ovirt-backup history VM``: when a VM's configuration changed, and what changed.
 
-Every generation that holds the VM is taken from :func:`~ovirt_backup_plugin.restore.gather`
-(all enabled providers, or one), oldest first; a generation held by several providers counts
-once. Consecutive generations with the same ``ovf_hash`` form one *period* — the
-configuration did not change — and between two periods the change is described with
-:func:`~ovirt_backup_plugin.ovf.diff_identities` (memory, CPUs, disks, NICs, ...). Only one
-identity per period is needed; it comes from the listing (``Restorable.identity``) or, when
-a provider does not list identities, from the stored OVF (``read_ovf`` + ``parse_ovf``).
+Every generation that holds the VM comes from one query per provider (all enabled
+providers, or one): the VM named (or with that id) is found first, then every generation of
+that VM id, under former names too. Oldest first; a generation held by several providers
+counts once. Consecutive generations with the same ``ovf_hash`` form one *period* -- the
+configuration did not change -- and between two periods the change is described with
+:func:`~ovirt_backup_plugin.ovf.diff_identities` (memory, CPUs, disks, NICs, ...). One OVF is
+read per period, checked as a restore checks it.
 """
 from __future__ import annotations
 
 import datetime as dt
+import json
 import logging
 from dataclasses import dataclass, field
-from typing import Callable, Dict, List, Optional, Sequence
+from typing import Any, Callable, Dict, List, Optional, Sequence
 
-from .errors import BackupError
-from .model import Restorable, VmIdentity
-from .ovf import diff_identities, parse_ovf
+from ..engine import Engine
+from ..errors import BackupError
+from ..host import ProviderHandle
+from ..model import Query, Restorable, VmIdentity
+from ..ovf import diff_identities
+from .listing import gather
 
 log = logging.getLogger(__name__)
 
@@ -41,7 +45,7 @@ class Period:
     def last(self) -> Restorable:
         return self.items[-1]
 
-    def to_dict(self) -> dict:
+    def to_dict(self) -> Dict[str, Any]:
         return {"from": _iso(self.first), "to": _iso(self.last),
                 "first_generation": self.first.generation,
                 "last_generation": self.last.generation, "generations": len(self.items),
@@ -62,7 +66,7 @@ class History:
     def generations(self) -> int:
         return sum(len(p.items) for p in self.periods)
 
-    def to_dict(self) -> dict:
+    def to_dict(self) -> Dict[str, Any]:
         return {"vm_id": self.vm_id, "name": self.name, "kind": self.kind,
                 "providers": self.providers, "generations": self.generations,
                 "periods": [p.to_dict() for p in self.periods]}
@@ -163,20 +167,19 @@ def build_history(items: Sequence[Restorable], token: str, identity_of: Identity
                    providers=sorted({i.provider for i in mine}), periods=periods, first=first)
 
 
-def history(handles, engine, token: str, *, provider: Optional[str] = None,
-            as_json: bool = False, echo: Callable[[str], None] = print,
+def history(handles: Sequence[ProviderHandle], engine: Engine, token: str, *,
+            provider: Optional[str] = None, as_json: bool = False,
+            echo: Callable[[str], None] = print,
             warn: Callable[[str], None] = print) -> int:
     """The ``history`` command: 0, or 1 when a provider could not list."""
-    import json
-
-    from .restore import gather
-
     chosen = [h for h in handles if provider in (None, h.name)]
     if provider and not chosen:
         raise BackupError(f"provider {provider!r} is not enabled (enabled: "
                           f"{', '.join(h.name for h in handles) or 'none'})")
-    listing = gather(chosen, engine)
-    for name, error in listing.errors.items():
+    named = gather(chosen, engine, Query(vms=(token,), every=True))
+    ids = sorted({i.vm_id for i in named.items})
+    listing = gather(chosen, engine, Query(vms=tuple(ids), every=True)) if ids else named
+    for name, error in {**named.errors, **listing.errors}.items():
         warn(f"warning: provider {name} could not list: {error}")
     by_name = {h.name: h for h in chosen}
 
@@ -184,15 +187,15 @@ def history(handles, engine, token: str, *, provider: Optional[str] = None,
         if item.identity is not None:
             return item.identity
         handle = by_name[item.provider]
-        text = handle.call("read_ovf", item=item)
-        if text is None:
+        if not handle.keeps_ovf:
             raise BackupError(f"provider {item.provider} cannot hand out the OVF of {item.name}")
-        return parse_ovf(text)
+        return handle.read_checked(item).identity
 
-    result = build_history(listing.items, token, identity_of)
+    result = build_history(named.items if not ids else
+                           [i for i in listing.items if i.vm_id in ids], token, identity_of)
     if as_json:
         echo(json.dumps(result.to_dict(), indent=2, ensure_ascii=False))
     else:
         for line in result.lines():
             echo(line)
-    return 1 if listing.errors else 0
+    return 1 if listing.errors or named.errors else 0

@@ -49,7 +49,8 @@ from vcr.request import Request
 from vcr.serialize import serialize
 from vcr.serializers import jsonserializer, yamlserializer
 
-from .errors import ConfigError, EngineError
+from ..errors import ConfigError, EngineError
+from ..host.config import load_config
 from .loopback import LoopbackHandler, LoopbackServer
 from .scrub import FORM_SECRETS, JSON_SECRETS, MASK, scrub_form, scrub_headers, scrub_json
 
@@ -507,8 +508,6 @@ def record_command(config_path: Optional[str], cassette: PathLike, argv: Sequenc
     ``password_file`` or ``password_env``). Its output passes through. Returns its exit
     code. The cassette is written whatever happens, with what was recorded.
     """
-    from .config import load_config
-
     argv = list(argv)
     if argv[:1] == ["--"]:
         argv = argv[1:]

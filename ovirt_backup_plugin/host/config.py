@@ -30,19 +30,24 @@ from a file (``*_file``) or an environment variable (``*_env``).
 from __future__ import annotations
 
 import configparser
+import difflib
 import os
 import urllib.parse
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Dict, List, Mapping, Optional
 
-from .engine import EngineSettings
-from .errors import ConfigError
-from .model import ProviderSettings
+from ..engine import EngineSettings
+from ..errors import ConfigError
+from .options import SECRET_WORDS
 
 DEFAULT_PROVIDERS = ("localdb",)          # the embedded default
 DEFAULT_PASSWORD_ENV = "OVIRT_ENGINE_PASSWORD"
-SECRET_KEYS = ("password", "key", "token", "secret")
+#: The keys each fixed section takes: anything else is a typo, and a clear error.
+ENGINE_KEYS = ("url", "username", "password_file", "password_env", "ca_file", "insecure",
+               "timeout", "page_size", "retries", "retry_delay")
+BACKUP_KEYS = ("system", "providers", "datacenter", "state_dir", "events", "workers")
+SECTIONS = ("engine", "backup")
 
 
 def default_state_dir() -> str:
@@ -75,12 +80,6 @@ class Config:
         except ValueError:
             raise ConfigError(f"[backup] workers = {value!r}: give a number (0: none)") from None
 
-    def provider_settings(self, name: str) -> ProviderSettings:
-        options = dict(self.provider_options.get(name, {}))
-        scope = options.pop("datacenter", None) or self.datacenter
-        return ProviderSettings(name=name, options=options, datacenter=scope,
-                                system=self.system, state_dir=self.state_dir)
-
 
 
 def load_config(path: Optional[str] = None, *, insecure: bool = False,
@@ -95,6 +94,7 @@ def load_config(path: Optional[str] = None, *, insecure: bool = False,
             parser.read(path, encoding="utf-8")
         except configparser.Error as e:
             raise ConfigError(f"{path}: {e}") from None
+    _check_sections(parser, path)
     backup = dict(parser["backup"]) if parser.has_section("backup") else {}
     backup.update({k: v for k, v in (overrides or {}).items() if v is not None})
     engine = _engine_settings(parser, insecure, path)
@@ -110,9 +110,7 @@ def load_config(path: Optional[str] = None, *, insecure: bool = False,
     for section in parser.sections():
         if section.startswith("provider:"):
             name = section.split(":", 1)[1].strip()
-            options = dict(parser[section])
-            _refuse_inline_secrets(options, f"[{section}]")
-            provider_options[name] = options
+            provider_options[name] = dict(parser[section])
 
     system = backup.get("system") or (urllib.parse.urlsplit(engine.url).hostname
                                       if engine else None) or "default"
@@ -122,7 +120,8 @@ def load_config(path: Optional[str] = None, *, insecure: bool = False,
                   provider_options=provider_options, backup_options=backup)
 
 
-def _engine_settings(parser, insecure: bool, path) -> Optional[EngineSettings]:
+def _engine_settings(parser: configparser.ConfigParser, insecure: bool,
+                     path: Optional[str]) -> Optional[EngineSettings]:
     section = dict(parser["engine"]) if parser.has_section("engine") else {}
     url = section.get("url") or os.environ.get("OVIRT_ENGINE_URL")
     if not url:
@@ -154,9 +153,30 @@ def _engine_settings(parser, insecure: bool, path) -> Optional[EngineSettings]:
         raise ConfigError(f"{path or 'settings'} [engine]: {e}") from None
 
 
+def _check_sections(parser: configparser.ConfigParser, path: Optional[str]) -> None:
+    for section in parser.sections():
+        if section.startswith("provider:"):
+            continue                      # checked against the provider's declaration
+        if section not in SECTIONS:
+            close = difflib.get_close_matches(section, SECTIONS, n=1)
+            hint = f"; did you mean [{close[0]}]?" if close else ""
+            raise ConfigError(f"{path}: unknown section [{section}]{hint} (sections: "
+                              "[engine], [backup], [provider:NAME])")
+        keys = ENGINE_KEYS if section == "engine" else BACKUP_KEYS
+        for key in parser[section]:
+            if key in keys:
+                continue
+            if section == "engine":
+                _refuse_inline_secrets({key: ""}, "[engine]")
+            close = difflib.get_close_matches(key, keys, n=1)
+            hint = f"; did you mean {close[0]!r}?" if close else ""
+            raise ConfigError(f"{path}: [{section}] has an unknown key {key!r}{hint} "
+                              f"([{section}] takes: {', '.join(keys)})")
+
+
 def _refuse_inline_secrets(options: Mapping[str, str], where: str) -> None:
     for key in options:
-        if key in SECRET_KEYS:
+        if key in SECRET_WORDS:
             raise ConfigError(f"{where} sets {key!r} inline; use {key}_file (a file only the "
                               f"backup user can read) or {key}_env (an environment variable)")
 

@@ -1,20 +1,10 @@
-"""Reading OVF documents: who a VM is, whether its configuration changed, and how.
+"""``parse_ovf``: who a VM is, from its OVF, parsed with a hardened parser.
 
-This module holds three things, all pure functions over text (no engine, no I/O):
-
-``parse_ovf(text)``
-    The engine's OVF dialect (``ovf:version`` 4.x, written by ovirt-engine's OvfVmWriter /
-    OvfTemplateWriter) and virt-v2v's (``ovf:version`` 0.9) into a :class:`VmIdentity`.
-    Parsing is hardened: no DOCTYPE (so no entities, no external DTD), no network, no
-    huge trees, a size limit checked before parsing; every failure is an :class:`OvfError`.
-
-``ovf_hash(text)``
-    sha256 of the OVF with the fields the engine rewrites on every read (or that follow
-    power state / the guest agent / disk usage) removed, so an unchanged VM hashes the same
-    on every run. ``VOLATILE_ELEMENTS`` and ``VOLATILE_ATTRIBUTES`` list what is removed, and why.
-
-``diff_identities(old, new)``
-    Human-readable configuration changes between two identities.
+The engine's OVF dialect (``ovf:version`` 4.x, written by ovirt-engine's OvfVmWriter /
+OvfTemplateWriter) and virt-v2v's (``ovf:version`` 0.9) become a :class:`VmIdentity`.
+Parsing is hardened: no DOCTYPE (so no entities, no external DTD), no network, no huge
+trees, a size limit checked before parsing; every failure is an :class:`OvfError`. The same
+parser and limit check an OVF at backup and again before any plan or restore.
 
 Where the dialect hides things (checked against a real engine recording and the engine's
 OvfWriter):
@@ -38,24 +28,16 @@ OvfWriter):
 """
 from __future__ import annotations
 
-import hashlib
 import re
 import threading
 from typing import Dict, Iterable, Iterator, List, Optional, Tuple, Union
 
 from lxml import etree
 
-from .errors import OvfError
-from .model import Disk, Nic, Snapshot, VmIdentity
+from ..errors import OvfError
+from ..model import Disk, Nic, Snapshot, VmIdentity
 
-__all__ = [
-    "MAX_OVF_BYTES",
-    "VOLATILE_ELEMENTS",
-    "VOLATILE_ATTRIBUTES",
-    "parse_ovf",
-    "ovf_hash",
-    "diff_identities",
-]
+__all__ = ["MAX_OVF_BYTES", "parse_ovf"]
 
 #: Largest OVF accepted, in bytes (UTF-8). Real ones are 5-50 KB; snapshots add a few KB each.
 MAX_OVF_BYTES = 4 * 1024 * 1024
@@ -426,163 +408,3 @@ def _snapshot(el) -> Snapshot:
         description=fields.get("Description", ""),
         date=fields.get("CreationDate", ""),
     )
-
-
-# --------------------------------------------------------------------------------------
-# ovf_hash
-# --------------------------------------------------------------------------------------
-#: Elements removed before hashing (with their content), and why:
-#:
-#: * ``ExportDate`` -- the engine stamps the time of *this read* on every OVF it writes.
-#: * ``BootTime``, ``StopTime``, ``Downtime`` -- power-state history of the VM.
-#: * ``app_list``, ``rasd:ApplicationList`` -- installed packages as the guest agent reports
-#:   them (the VM-level list and the disk item's copy).
-#: * ``rasd:last_modified_date`` -- a disk volume's timestamp; in the real engine OVF it is
-#:   identical to ``ExportDate`` to the second, i.e. stamped at read time.
-#:
-#: ``ProductSection`` elements (the engine's per-application rendering of the same guest
-#: agent list) are removed too. Nothing here is configuration: excluding it cannot hide a
-#: change to memory, CPUs, disks, NICs or any other setting.
-VOLATILE_ELEMENTS = (
-    "ExportDate", "BootTime", "StopTime", "Downtime",
-    "app_list", "rasd:ApplicationList", "rasd:last_modified_date",
-)
-
-# Disk usage, not configuration: grows as the guest writes to a thin-provisioned disk.
-#   <File ovf:size="...">   actual size of the volume in bytes (OvfOvirtWriter.writeFile)
-#   <Disk ovf:actual_size>  the same in GiB. (<Disk ovf:size> is the provisioned size: kept.)
-VOLATILE_ATTRIBUTES = ("File ovf:size", "Disk ovf:actual_size")
-
-_VOLATILE_ELEMENT_RE = re.compile(
-    r"<(%s)(?:\s[^>]*?)?(?:/>|>[^<]*</\1\s*>)" % "|".join(re.escape(n) for n in VOLATILE_ELEMENTS)
-)
-_PRODUCT_SECTION_RE = re.compile(r"<ProductSection\b[^>]*?(?:/>|>.*?</ProductSection\s*>)", re.DOTALL)
-# Patterns start with a literal so the regex engine can skip ahead: this runs 10,000 times a run.
-_FILE_TAG_RE = re.compile(r"<File\b[^>]*")
-_SIZE_ATTR_RE = re.compile(r"\sovf:size\s*=\s*(?:\"[^\"]*\"|'[^']*')")
-_ACTUAL_SIZE_RE = re.compile(r"ovf:actual_size\s*=\s*(?:\"[^\"]*\"|'[^']*')")
-
-
-def _drop_file_size(match) -> str:
-    return _SIZE_ATTR_RE.sub("", match.group(0))
-
-
-def normalize_for_hash(text: str) -> str:
-    """The OVF text with the volatile elements and attributes above removed."""
-    text = _VOLATILE_ELEMENT_RE.sub("", text)
-    if "<ProductSection" in text:
-        text = _PRODUCT_SECTION_RE.sub("", text)
-    text = _FILE_TAG_RE.sub(_drop_file_size, text)
-    return _ACTUAL_SIZE_RE.sub("", text)
-
-
-def ovf_hash(text: Union[str, bytes]) -> str:
-    """sha256 hex of the OVF without its volatile parts: equal for an unchanged VM."""
-    if isinstance(text, (bytes, bytearray, memoryview)):
-        text = bytes(text).decode("utf-8", "surrogateescape")
-    normalized = normalize_for_hash(text)
-    return hashlib.sha256(normalized.encode("utf-8", "surrogateescape")).hexdigest()
-
-
-# --------------------------------------------------------------------------------------
-# diff_identities
-# --------------------------------------------------------------------------------------
-def _show(value) -> str:
-    return "(none)" if value is None or value == "" else str(value)
-
-
-def _change(label: str, old, new, unit: str = "") -> Iterator[str]:
-    if old != new:
-        suffix = f" {unit}" if unit else ""
-        yield f"{label}: {_show(old)} → {_show(new)}{suffix}"
-
-
-def _describe_disk(disk: Disk) -> str:
-    size = f"{disk.size_gb} GB" if disk.size_gb is not None else "size ?"
-    extra = ", boot" if disk.boot else ""
-    return f"{disk.alias or disk.id} ({size}, {_show(disk.interface)}{extra}, id {disk.id})"
-
-
-def _added_removed(what: str, before: dict, after: dict, describe) -> Iterator[str]:
-    """"<what> added: …" and "<what> removed: …" lines of two keyed collections."""
-    yield from (f"{what} added: {describe(v)}" for k, v in after.items() if k not in before)
-    yield from (f"{what} removed: {describe(v)}" for k, v in before.items() if k not in after)
-
-
-def _diff_disks(old: Iterable[Disk], new: Iterable[Disk]) -> Iterator[str]:
-    before = {d.id: d for d in old}
-    after = {d.id: d for d in new}
-    yield from _added_removed("disk", before, after, _describe_disk)
-    for disk_id, a in before.items():
-        b = after.get(disk_id)
-        if b is None or a == b:
-            continue
-        label = f"disk {b.alias or disk_id}"
-        yield from _change(f"{label} alias", a.alias, b.alias)
-        yield from _change(f"{label} size", a.size_gb, b.size_gb, "GB")
-        yield from _change(f"{label} interface", a.interface, b.interface)
-        yield from _change(f"{label} storage domain", a.storage_domain, b.storage_domain)
-        yield from _change(f"{label} bootable", a.boot, b.boot)
-
-
-def _describe_nic(nic: Nic) -> str:
-    profile = f"/{nic.vnic_profile}" if nic.vnic_profile and nic.vnic_profile != nic.network else ""
-    mac = f", MAC {nic.mac}" if nic.mac else ""
-    return f"{nic.name} (network {_show(nic.network)}{profile}{mac})"
-
-
-def _diff_nics(old: Iterable[Nic], new: Iterable[Nic]) -> Iterator[str]:
-    before = {n.name: n for n in old}
-    after = {n.name: n for n in new}
-    yield from _added_removed("NIC", before, after, _describe_nic)
-    for name, a in before.items():
-        b = after.get(name)
-        if b is None or a == b:
-            continue
-        yield from _change(f"NIC {name} network", a.network, b.network)
-        yield from _change(f"NIC {name} vNIC profile", a.vnic_profile, b.vnic_profile)
-        yield from _change(f"NIC {name} MAC", a.mac, b.mac)
-
-
-def _diff_snapshots(old: Iterable[Snapshot], new: Iterable[Snapshot]) -> Iterator[str]:
-    # The ACTIVE snapshot is the running configuration, not a user-visible snapshot.
-    before = {s.id: s for s in old if s.type.upper() != "ACTIVE"}
-    after = {s.id: s for s in new if s.type.upper() != "ACTIVE"}
-    yield from _added_removed("snapshot", before, after, lambda snap: (
-        f"{snap.description or snap.id} ({_show(snap.type)}, {_show(snap.date)})"))
-
-
-def _template_label(identity: VmIdentity) -> str:
-    if identity.template_name and identity.template_id:
-        return f"{identity.template_name} ({identity.template_id})"
-    return identity.template_name or identity.template_id
-
-
-def diff_identities(old: VmIdentity, new: VmIdentity) -> List[str]:
-    """Human-readable changes from ``old`` to ``new``; empty when nothing tracked changed."""
-    changes: List[str] = []
-    changes.extend(_change("VM id", old.id, new.id))
-    changes.extend(_change("kind", old.kind, new.kind))
-    changes.extend(_change("name", old.name, new.name))
-    changes.extend(_change("description", old.description, new.description))
-    changes.extend(_change("cluster", old.cluster, new.cluster))
-    changes.extend(_change("cluster version", old.cluster_version, new.cluster_version))
-    changes.extend(_change("OS", old.os, new.os))
-    changes.extend(_change("memory", old.memory_mb, new.memory_mb, "MB"))
-    changes.extend(_change("CPUs", old.cpus, new.cpus))
-    changes.extend(_change("template", _template_label(old), _template_label(new)))
-    changes.extend(_diff_disks(old.disks, new.disks))
-    changes.extend(_diff_nics(old.nics, new.nics))
-    changes.extend(_diff_snapshots(old.snapshots, new.snapshots))
-    return changes
-
-
-def verified(text: str, item, where: str) -> str:
-    """``text`` if it is the OVF ``item`` (a Restorable) was stored as; otherwise a
-    ProviderError saying where the stored copy is corrupted. For providers' ``read_ovf``."""
-    from .errors import ProviderError
-
-    if ovf_hash(text) != item.ovf_hash:
-        raise ProviderError(f"the stored OVF of VM {item.name} in {where} is corrupted: "
-                            "hash mismatch")
-    return text

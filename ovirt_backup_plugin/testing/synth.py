@@ -66,6 +66,11 @@ OVF_STORE_BUSY = ("[Cannot ${action} Storage. Storage Domain OVF data is current
 #: OvfDataUpdater holds the OVF_UPDATE lock, message ACTION_TYPE_FAILED_OBJECT_LOCKED).
 OVF_STORE_LOCKED = ("[Cannot ${action} ${type}. Related operation is currently in progress. "
                     "Please try again later.]")
+#: The 409 of the same call for a domain that is not active (engine message
+#: ACTION_TYPE_FAILED_STORAGE_DOMAIN_STATUS_ILLEGAL2 for a master in status unknown, as
+#: observed in a multi-DC inventory): permanent, retrying does not help.
+OVF_STORE_NOT_ACTIVE = ("[Cannot ${action} Storage. Storage Domain ${storageDomainName} "
+                        "must be an active data domain.]")
 #: Exactly what ovirtsdk4 4.6 sends for ``update_ovf_store(async_=False)`` (the engine reads
 #: no field of it: BackendStorageDomainResource.updateOvfStore ignores the action).
 UPDATE_OVF_STORE_BODY = "<action>\n  <async>false</async>\n</action>\n"
@@ -168,6 +173,7 @@ class SynthDataCenter:
     id: str
     name: str
     description: str = ""
+    status: str = "up"                      # up, uninitialized (no storage yet), ...
 
 
 @dataclass
@@ -186,6 +192,7 @@ class SynthStorageDomain:
     type: str = "data"
     ovf_store_size: int = 0                 # bytes the last OVF_STORE write took (file domains)
     ovf_store_event: str = ""               # time of the USER_UPDATE_OVF_STORE event, if any
+    status: str = "active"                  # active, unknown, maintenance, inactive, ...
 
 
 @dataclass
@@ -438,7 +445,7 @@ def datacenter_xml(dc: SynthDataCenter, cluster_version: str = "4.7") -> str:
     return (f'    <data_center href="{API}/datacenters/{dc.id}" id="{dc.id}">\n'
             f"{i}<name>{escape(dc.name)}</name>\n{i}<description>{escape(dc.description)}"
             f"</description>\n{i}<local>false</local>\n{i}<quota_mode>disabled</quota_mode>\n"
-            f"{i}<status>up</status>\n{i}<storage_format>v5</storage_format>\n"
+            f"{i}<status>{dc.status}</status>\n{i}<storage_format>v5</storage_format>\n"
             f"{_version(cluster_version, i)}    </data_center>\n")
 
 
@@ -457,7 +464,7 @@ def storage_domain_xml(sd: SynthStorageDomain) -> str:
     return (f'    <storage_domain href="{API}/datacenters/{dc}/storagedomains/{sd.id}" '
             f'id="{sd.id}">\n{i}<name>{escape(sd.name)}</name>\n{i}<description></description>\n'
             f"{i}<available>1073741824000</available>\n{i}<committed>214748364800</committed>\n"
-            f"{i}<master>{str(sd.master).lower()}</master>\n{i}<status>active</status>\n"
+            f"{i}<master>{str(sd.master).lower()}</master>\n{i}<status>{sd.status}</status>\n"
             f"{i}<storage>\n{i}    <address>nfs.example.com</address>\n"
             f"{i}    <path>/exports/{escape(sd.name)}</path>\n"
             f"{i}    <type>nfs</type>\n{i}</storage>\n"
@@ -649,9 +656,9 @@ class SyntheticEngine:
         raise KeyError(key)
 
     # -- building ----------------------------------------------------------------------
-    def add_datacenter(self, name: str, *, id: Optional[str] = None,
-                       description: str = "") -> SynthDataCenter:
-        dc = SynthDataCenter(id or self.new_id(), name, description)
+    def add_datacenter(self, name: str, *, id: Optional[str] = None, description: str = "",
+                       status: str = "up") -> SynthDataCenter:
+        dc = SynthDataCenter(id or self.new_id(), name, description, status)
         self.datacenters.append(dc)
         return dc
 
@@ -661,9 +668,9 @@ class SyntheticEngine:
         return cl
 
     def add_storage_domain(self, name: str, datacenter, *, master: bool = False,
-                           id: Optional[str] = None) -> SynthStorageDomain:
+                           id: Optional[str] = None, status: str = "active") -> SynthStorageDomain:
         sd = SynthStorageDomain(id or self.new_id(), name,
-                                self._find(self.datacenters, datacenter), master)
+                                self._find(self.datacenters, datacenter), master, status=status)
         self.storage_domains.append(sd)
         return sd
 

@@ -3,24 +3,28 @@
 One :class:`Engine` wraps one SDK connection, opened lazily on first use (so listing a local
 catalog never needs an engine). It is a host object handed to hooks, not a plugin.
 
-It owns the engine-side error policy: SDK exceptions become :class:`EngineError` with a
-message an admin can act on, and idempotent reads are retried on transient failures
-(timeouts, connection resets, 5xx) a bounded number of times.
+It owns the engine-side error policy (:mod:`.faults`): SDK exceptions become
+:class:`EngineError` with a message an admin can act on, and idempotent reads are retried on
+transient failures (timeouts, connection resets, 5xx) a bounded number of times.
 """
 from __future__ import annotations
 
+import datetime
 import logging
-import re
 import time
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Callable, Dict, Iterator, List, Optional, Tuple, TypeVar
+from typing import Any, Callable, Dict, Iterator, List, Optional, Sequence, TypeVar
 
-from .errors import ConfigError, ConflictError, EngineError
+import ovirtsdk4
+from ovirtsdk4 import types
 
-if TYPE_CHECKING:  # pragma: no cover - typing only
-    import datetime
-
-    from .model import EngineIdentity
+from ..errors import ConfigError, ConflictError, EngineError
+from ..model import EngineIdentity, VnicProfileMapping
+from .faults import short, translate
+from .inventory import (Cluster, DataCenter, EngineVm, Network, StorageDomain, Template,
+                        VnicProfile)
+from .paging import Pager, page_search, search_value
+from .settings import EngineSettings
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -32,72 +36,11 @@ EVENT_ORIGIN = "ovirt-backup"            # the origin of the events this product
 
 
 @dataclass(frozen=True)
-class EngineSettings:
-    url: str
-    username: str = "admin@internal"
-    password: Optional[str] = None
-    ca_file: Optional[str] = None
-    insecure: bool = False
-    timeout: int = 300                     # seconds per request (0: wait for ever)
-    page_size: int = 100                   # VMs per page of GET /vms?all_content=true
-    retries: int = 2                       # extra attempts for idempotent reads
-    retry_delay: float = 1.0               # first back-off, doubled per attempt
+class OvfStoreEvent:
+    """A USER_UPDATE_OVF_STORE event: the engine wrote a domain's OVF_STORE."""
 
-    def __repr__(self) -> str:             # never show the password
-        return f"EngineSettings(url={self.url!r}, username={self.username!r}, password=***)"
-
-
-@dataclass(frozen=True)
-class DataCenter:
-    id: str
-    name: str
-
-
-@dataclass(frozen=True)
-class Cluster:
-    id: str
-    name: str
-    datacenter_id: str
-
-
-@dataclass(frozen=True)
-class StorageDomain:
-    id: str
-    name: str
-    type: str
-    status: str
-    master: bool
-
-
-@dataclass(frozen=True)
-class EngineVm:
-    """A VM as the engine lists it; ``ovf`` is None when the engine withheld it."""
-
-    id: str
-    name: str
-    cluster_id: str
-    datacenter: str
-    ovf: Optional[str]
-
-
-@dataclass(frozen=True)
-class Network:
-    id: str
-    name: str
-    datacenter_id: str
-
-
-@dataclass(frozen=True)
-class VnicProfile:
-    id: str
-    name: str
-    network_id: str
-
-
-@dataclass(frozen=True)
-class Template:
-    id: str
-    name: str
+    index: int
+    time: Optional[datetime.datetime]
 
 
 class Engine:
@@ -105,7 +48,7 @@ class Engine:
 
     def __init__(self, settings: Optional[EngineSettings]):
         self.settings = settings or EngineSettings(url="")
-        self._connection = None
+        self._connection: Optional[ovirtsdk4.Connection] = None
         self._clusters: Optional[Dict[str, Cluster]] = None
         self._datacenters: Optional[Dict[str, DataCenter]] = None
         self._networks: Optional[List[Network]] = None
@@ -119,10 +62,8 @@ class Engine:
         return self.settings.url
 
     @property
-    def connection(self):
+    def connection(self) -> ovirtsdk4.Connection:
         if self._connection is None:
-            import ovirtsdk4
-
             s = self.settings
             if not s.url:
                 raise ConfigError("no engine is configured: set [engine] url in the "
@@ -146,16 +87,16 @@ class Engine:
             try:
                 conn.close()
             except Exception as e:  # a failed logout must not hide the run's result
-                log.warning("logout from %s failed: %s", self.settings.url, _short(e))
+                log.warning("logout from %s failed: %s", self.settings.url, short(e))
 
     def __enter__(self) -> "Engine":
         return self
 
-    def __exit__(self, *exc) -> None:
+    def __exit__(self, *exc: object) -> None:
         self.close()
 
     @property
-    def system_service(self):
+    def system_service(self) -> Any:
         return self.connection.system_service()
 
     # -- error policy ----------------------------------------------------------------
@@ -169,7 +110,8 @@ class Engine:
             except EngineError:
                 raise
             except Exception as e:
-                err = self._translate(what, e)
+                err = translate(what, e, url=self.settings.url,
+                                username=self.settings.username, timeout=self.settings.timeout)
                 if not err.transient or attempt == attempts:
                     raise err from None
                 log.warning("%s failed (%s); retry %d of %d in %.1fs",
@@ -178,43 +120,13 @@ class Engine:
                 delay *= 2
         raise AssertionError("unreachable")
 
-    def _translate(self, what: str, e: Exception) -> EngineError:
-        import ovirtsdk4
-
-        url = self.settings.url
-        if isinstance(e, ovirtsdk4.AuthError):
-            return EngineError(
-                f"the engine at {url} refused the login of {self.settings.username!r}: "
-                f"{_short(e)}. Check the user name and the password file.", code=e.code or 401)
-        text = str(e)
-        if isinstance(e, ovirtsdk4.TimeoutError) or (
-                type(e) is ovirtsdk4.Error and re.search(r"\b28, |timed out", text)):
-            return EngineError(f"{what}: the engine at {url} did not answer within "
-                               f"{self.settings.timeout}s", transient=True)
-        if isinstance(e, ovirtsdk4.ConnectionError) or (
-                type(e) is ovirtsdk4.Error and re.search(r"\b(6|7), |Failed to connect", text)):
-            return EngineError(f"{what}: cannot reach the engine at {url}: {_short(e)}",
-                               transient=True)
-        if isinstance(e, ovirtsdk4.NotFoundError):
-            return EngineError(f"{what}: not found on the engine ({_fault(e)})", code=404)
-        if isinstance(e, ovirtsdk4.Error):
-            code = getattr(e, "code", None)
-            if code == 409:
-                return ConflictError(f"{what}: the engine answered 409 conflict: {_fault(e)}",
-                                     code=409)
-            transient = code is None or code >= 500
-            return EngineError(f"{what}: the engine answered {code or 'an error'}: {_fault(e)}",
-                               code=code, transient=transient and code is not None)
-        if isinstance(e, ConfigError):
-            raise e
-        return EngineError(f"{what}: {type(e).__name__}: {e}")
-
     # -- inventory -------------------------------------------------------------------
     def datacenters(self) -> List[DataCenter]:
         if self._datacenters is None:
             dcs = self.call("listing data centers",
                             lambda: self.system_service.data_centers_service().list())
-            self._datacenters = {dc.id: DataCenter(dc.id, dc.name) for dc in dcs}
+            self._datacenters = {dc.id: DataCenter(dc.id, dc.name or "", _enum(dc.status))
+                                 for dc in dcs}
         return list(self._datacenters.values())
 
     def datacenter(self, name: str) -> DataCenter:
@@ -229,9 +141,15 @@ class Engine:
             items = self.call("listing clusters",
                               lambda: self.system_service.clusters_service().list())
             self._clusters = {
-                c.id: Cluster(c.id, c.name, c.data_center.id if c.data_center else "")
+                c.id: Cluster(c.id, c.name or "", c.data_center.id if c.data_center else "")
                 for c in items}
         return list(self._clusters.values())
+
+    def cluster_name(self, cluster_id: str) -> str:
+        """Name of a cluster ('' when unknown)."""
+        self.clusters()
+        cluster = self._clusters.get(cluster_id) if self._clusters else None
+        return cluster.name if cluster else ""
 
     def datacenter_of_cluster(self, cluster_id: str) -> str:
         """Name of the data center a cluster belongs to ('' when unknown)."""
@@ -240,7 +158,7 @@ class Engine:
         if cluster is None:
             return ""
         self.datacenters()
-        dc = self._datacenters.get(cluster.datacenter_id)
+        dc = self._datacenters.get(cluster.datacenter_id) if self._datacenters else None
         return dc.name if dc else ""
 
     def storage_domains(self, datacenter: str) -> List[StorageDomain]:
@@ -248,7 +166,8 @@ class Engine:
         svc = self.system_service.data_centers_service().data_center_service(dc.id)
         sds = self.call(f"listing storage domains of data center {datacenter}",
                         lambda: svc.storage_domains_service().list())
-        return [StorageDomain(sd.id, sd.name, _enum(sd.type), _enum(sd.status), bool(sd.master))
+        return [StorageDomain(sd.id, sd.name or "", _enum(sd.type), _enum(sd.status),
+                              bool(sd.master))
                 for sd in sds]
 
     def master_domain(self, datacenter: str) -> StorageDomain:
@@ -259,41 +178,40 @@ class Engine:
                           "(is it initialized and up?)")
 
     # -- VM configurations -----------------------------------------------------------
+    def check_scope(self, datacenter: Optional[str]) -> None:
+        if datacenter is not None:
+            self.datacenter(datacenter)    # a clear error for an unknown name
+
     def iter_vms(self, datacenter: Optional[str] = None, *, start: int = 1,
-                 seen: Optional[set] = None) -> Iterator[EngineVm]:
+                 pager: Optional[Pager] = None) -> Iterator[EngineVm]:
         """Every VM with its OVF, page by page (``GET /vms?all_content=true``), from page
-        ``start`` on, each VM once (``seen``: ids already given out).
+        ``start`` on, each VM once (``pager`` remembers the ids already given out).
 
         The engine silently leaves a VM's OVF out while the VM or one of its disks is
         locked; such a VM is fetched once more on its own. If the OVF is still missing the
         VM is yielded with ``ovf=None`` for the caller to report.
         """
         self.check_scope(datacenter)
-        seen = set() if seen is None else seen
+        pager = pager or Pager(self.settings.page_size)
         page = start
         while True:
             vms = self.fetch_page(datacenter, page)
-            fresh = not_seen(vms, seen)
+            fresh = pager.fresh(vms, lambda vm: vm.id)
             yield from fresh
-            if last_page(vms, fresh, self.settings.page_size):
+            if pager.is_last(vms, fresh):
                 return
             page += 1
-
-    def check_scope(self, datacenter: Optional[str]) -> None:
-        if datacenter is not None:
-            self.datacenter(datacenter)    # a clear error for an unknown name
 
     def fetch_page(self, datacenter: Optional[str], page: int) -> List[EngineVm]:
         """One page of ``GET /vms?all_content=true`` (``search=[datacenter=X] page N``)."""
         vms_service = self.system_service.vms_service()
-        scope = f"datacenter={_search_value(datacenter)} " if datacenter else ""
-        search = f"{scope}page {page}"
+        search = page_search(page, datacenter)
         size = self.settings.page_size
         vms = self.call(f"listing VMs ({search})",
                         lambda: vms_service.list(all_content=True, max=size, search=search))
         return [self._engine_vm(vms_service, vm) for vm in vms]
 
-    def __getstate__(self) -> dict:
+    def __getstate__(self) -> Dict[str, Any]:
         """What a worker process needs to read pages itself: settings and the inventory
         already read; never the connection (a worker logs in on its own)."""
         self.clusters()
@@ -301,11 +219,11 @@ class Engine:
         return {"settings": self.settings, "clusters": self._clusters,
                 "datacenters": self._datacenters}
 
-    def __setstate__(self, state: dict) -> None:
-        self.__init__(state["settings"])
+    def __setstate__(self, state: Dict[str, Any]) -> None:
+        self.__init__(state["settings"])  # type: ignore[misc]
         self._clusters, self._datacenters = state["clusters"], state["datacenters"]
 
-    def _engine_vm(self, vms_service, vm) -> EngineVm:
+    def _engine_vm(self, vms_service: Any, vm: Any) -> EngineVm:
         ovf = _ovf_of(vm)
         if not ovf:
             log.info("engine listed VM %s (%s) without its OVF; fetching it again", vm.name, vm.id)
@@ -318,7 +236,8 @@ class Engine:
                 ovf = None
         cluster_id = vm.cluster.id if vm.cluster is not None else ""
         return EngineVm(vm.id, vm.name or "", cluster_id,
-                        self.datacenter_of_cluster(cluster_id), ovf or None)
+                        self.datacenter_of_cluster(cluster_id), ovf or None,
+                        cluster=self.cluster_name(cluster_id))
 
     def add_vm_from_ovf(self, ovf: str, *, name: str, cluster: Optional[str],
                         regenerate_ids: bool) -> str:
@@ -326,11 +245,9 @@ class Engine:
 
         The engine re-attaches only disks that already exist; it never creates disks.
         """
-        from ovirtsdk4 import types
-
         if not cluster:
-            raise EngineError(f"restoring {name!r}: no target cluster (the OVF names none; "
-                              "give --cluster)")
+            raise EngineError(f"restoring {name!r}: no target cluster (neither the backup "
+                              "nor the OVF names one; give --cluster)")
         vm = types.Vm(
             name=name,
             cluster=types.Cluster(name=cluster),
@@ -347,16 +264,7 @@ class Engine:
                 f"{'name' if regenerate_ids else 'id or name'} ({_tail(e)}). Restore it under "
                 "another name (--name-pattern) or as a copy (--copies/--new-ids).",
                 code=409) from None
-        return created.id
-
-    def restore_from_ovf(self, request, ovf: str, *, provider: str):
-        """``add_vm_from_ovf`` for a :class:`RestoreRequest`: what providers that keep OVF
-        copies do in ``restore_vm``. Returns the :class:`RestoreResult`."""
-        from .model import RestoreResult
-
-        vm_id = self.add_vm_from_ovf(ovf, name=request.name, cluster=request.cluster,
-                                     regenerate_ids=request.regenerate_ids)
-        return RestoreResult(provider=provider, vm_id=vm_id, name=request.name)
+        return str(created.id)
 
     # -- storage domains: OVF_STORE ---------------------------------------------------
     def update_ovf_store(self, sd_id: str) -> None:
@@ -364,44 +272,44 @@ class Engine:
         self.call(f"updating the OVF_STORE of storage domain {sd_id}",
                   lambda: svc.update_ovf_store(async_=False), idempotent=False)
 
-    def ovf_store_confirmations(self, sd_name: str) -> List[Tuple[int, "datetime.datetime"]]:
-        """(index, time) of the newest USER_UPDATE_OVF_STORE event of a storage domain.
+    def ovf_store_confirmations(self, sd_name: str) -> List[OvfStoreEvent]:
+        """The newest USER_UPDATE_OVF_STORE event of a storage domain (a list of 0 or 1).
 
         REST shows no other trace of an OVF_STORE write: the OVF_STORE disks' description
         is the plain label "OVF_STORE" (the JSON with "Last Updated" is on storage only),
         and ``updateovfstore`` answers before the write. Events list newest first.
         """
         svc = self.system_service.events_service()
-        search = f"type={OVF_STORE_UPDATED_EVENT} and event_storage={_search_value(sd_name)}"
+        search = f"type={OVF_STORE_UPDATED_EVENT} and event_storage={search_value(sd_name)}"
         events = self.call(f"listing OVF_STORE events of storage domain {sd_name}",
                            lambda: svc.list(search=search, max=1))
-        return [(int(e.index if e.index is not None else e.id), e.time) for e in events]
+        return [OvfStoreEvent(int(e.index if e.index is not None else e.id), e.time)
+                for e in events]
 
-    def unregistered(self, sd_id: str, kind: str = "vm") -> list:
+    def unregistered(self, sd_id: str, kind: str = "vm") -> List[Any]:
         svc = self.system_service.storage_domains_service().storage_domain_service(sd_id)
         coll = svc.vms_service() if kind == "vm" else svc.templates_service()
-        return self.call(f"listing unregistered {kind}s of storage domain {sd_id}",
-                         lambda: coll.list(unregistered=True))
+        return list(self.call(f"listing unregistered {kind}s of storage domain {sd_id}",
+                              lambda: coll.list(unregistered=True)))
 
     def register(self, sd_id: str, entity_id: str, *, kind: str = "vm",
                  cluster: Optional[str] = None, allow_partial_import: bool = True,
-                 reassign_bad_macs: bool = True, vnic_profile_mappings=()) -> None:
-        from ovirtsdk4 import types
-
+                 reassign_bad_macs: bool = True,
+                 vnic_profile_mappings: Sequence[VnicProfileMapping] = ()) -> None:
         svc = self.system_service.storage_domains_service().storage_domain_service(sd_id)
         config = None
         if vnic_profile_mappings:
             mappings = []
-            for source, target in vnic_profile_mappings:
-                network, _, profile = source.partition("/")
+            for mapping in vnic_profile_mappings:
+                network, _, profile = mapping.source.partition("/")
                 mappings.append(types.RegistrationVnicProfileMapping(
                     from_=types.VnicProfile(name=profile or network,
                                             network=types.Network(name=network)),
-                    to=types.VnicProfile(id=target)))
+                    to=types.VnicProfile(id=mapping.target_id)))
             config = types.RegistrationConfiguration(vnic_profile_mappings=mappings)
-        kwargs = dict(cluster=types.Cluster(name=cluster) if cluster else None,
-                      allow_partial_import=allow_partial_import,
-                      registration_configuration=config)
+        kwargs: Dict[str, Any] = dict(cluster=types.Cluster(name=cluster) if cluster else None,
+                                      allow_partial_import=allow_partial_import,
+                                      registration_configuration=config)
         if kind == "vm":
             entity = svc.vms_service().vm_service(entity_id)
             kwargs["reassign_bad_macs"] = reassign_bad_macs
@@ -411,17 +319,13 @@ class Engine:
                   idempotent=False)
 
     def rename_vm(self, vm_id: str, name: str) -> None:
-        from ovirtsdk4 import types
-
         svc = self.system_service.vms_service().vm_service(vm_id)
         self.call(f"renaming VM {vm_id} to {name!r}", lambda: svc.update(types.Vm(name=name)),
                   idempotent=False)
 
     # -- engine facts and events -----------------------------------------------------
-    def identity(self, system: str) -> "EngineIdentity":
+    def identity(self, system: str) -> EngineIdentity:
         """Who this engine is, for the store ownership check (its data center ids)."""
-        from .model import EngineIdentity
-
         return EngineIdentity(system=system, url=self.settings.url,
                               datacenter_ids=tuple(sorted(dc.id for dc in self.datacenters())))
 
@@ -432,8 +336,6 @@ class Engine:
 
     def add_event(self, description: str, *, severity: str = "normal") -> None:
         """Post to the engine's audit log (Events tab), like engine-backup does."""
-        from ovirtsdk4 import types
-
         event = types.Event(description=description, origin=EVENT_ORIGIN,
                             custom_id=int(time.time() * 1000) % 2_000_000_000,
                             severity=types.LogSeverity(severity))
@@ -484,50 +386,19 @@ class Engine:
 
 
 # -- helpers ---------------------------------------------------------------------------
-def not_seen(items: list, seen: set, vm_of=lambda item: item) -> list:
-    """The items whose VM id is not in ``seen`` yet; ``seen`` learns them."""
-    fresh = [item for item in items if vm_of(item).id not in seen]
-    seen.update(vm_of(item).id for item in fresh)
-    return fresh
-
-
-def last_page(vms: list, fresh: list, size: int) -> bool:
-    """A page shorter than asked, or one with no VM not seen before, is the last."""
-    return len(vms) < size or not fresh
-
-
-def _ovf_of(vm) -> Optional[str]:
+def _ovf_of(vm: Any) -> Optional[str]:
     init = getattr(vm, "initialization", None)
     conf = getattr(init, "configuration", None) if init is not None else None
     data = getattr(conf, "data", None) if conf is not None else None
     return data if data and data.strip() else None
 
 
-def _enum(value) -> str:
+def _enum(value: Any) -> str:
     if value is None:
         return ""
     return str(getattr(value, "value", value))
 
 
-def _fault(e) -> str:
-    fault = getattr(e, "fault", None)
-    if fault is not None and (fault.detail or fault.reason):
-        return (fault.detail or fault.reason).strip()
-    return _short(e)
-
-
-def _tail(e) -> str:
+def _tail(e: BaseException) -> str:
     text = str(e)
     return text.split(": ", 1)[-1] if ": " in text else text
-
-
-def _short(e) -> str:
-    text = str(e).strip().replace("\n", " ")
-    return re.sub(r"password=[^&\s]*", "password=***", text)[:300]
-
-
-def _search_value(value: str) -> str:
-    """Quote a search value when the engine's search syntax needs it."""
-    if re.fullmatch(r"[\w.\-]+", value):
-        return value
-    return '"' + value.replace('"', '') + '"'

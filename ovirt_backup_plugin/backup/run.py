@@ -19,14 +19,15 @@ import dataclasses
 import logging
 import secrets
 from dataclasses import dataclass, field
-from typing import Callable, Dict, List, Optional
+from typing import Callable, Dict, Iterator, List, Optional
 
-from .engine import Engine
-from .errors import BackupError
-from .host import ProviderHandle, as_messages
-from .model import BackupOutcome, Run, VmBackup, utcnow
-from .capture import Captured, captured
-from .stores import ensure_owned
+from ..engine import Engine, EngineVm
+from ..errors import BackupError
+from ..host import ProviderHandle
+from ..model import FLAG_ID_MISMATCH, BackupOutcome, Run, VmBackup, utcnow
+from ..ovf import seal
+from ..stores.ownership import ensure_owned
+from .capture import Captured, CapturedVm, captured
 
 log = logging.getLogger(__name__)
 
@@ -49,6 +50,7 @@ class BackupReport:
     vms_seen: int = 0
     vms_backed_up: int = 0
     skipped: List[str] = field(default_factory=list)      # "name (id): reason"
+    warnings: List[str] = field(default_factory=list)     # stored, but worth a look
     providers: Dict[str, ProviderReport] = field(default_factory=dict)
     error: str = ""                                       # the run as a whole failed
     stopped: bool = False                                 # abandoned: should_stop() said so
@@ -57,7 +59,7 @@ class BackupReport:
     def exit_code(self) -> int:
         if self.error or (self.providers and not any(p.ok for p in self.providers.values())):
             return EXIT_FAILED
-        if self.skipped or not all(p.ok for p in self.providers.values()):
+        if self.skipped or self.warnings or not all(p.ok for p in self.providers.values()):
             return EXIT_PARTIAL
         return EXIT_OK
 
@@ -70,6 +72,8 @@ class BackupReport:
                          f"{p.new_blobs} new)")
         if self.skipped:
             parts.append(f"{len(self.skipped)} skipped")
+        if self.warnings:
+            parts.append(f"{len(self.warnings)} warning(s)")
         return "; ".join(parts)
 
 
@@ -87,6 +91,30 @@ def fetch_scope(handles: List[ProviderHandle], datacenter: Optional[str]) -> Opt
         return datacenter
     scopes = {h.settings.datacenter for h in handles}
     return scopes.pop() if len(scopes) == 1 else None
+
+
+def backup_of(vm: EngineVm, capture: Captured) -> VmBackup:
+    """What providers store for one captured VM: keyed by the engine's VM id, with the
+    data center and cluster the engine reported (the OVF's cluster when it named none)."""
+    identity = capture.identity
+    if identity is None:
+        raise ValueError("backup_of needs a captured OVF")
+    flags = tuple(identity.flags)
+    if identity.id.lower() != vm.id.lower():
+        flags += (FLAG_ID_MISMATCH,)
+    return VmBackup(vm_id=vm.id, name=vm.name or identity.name, kind=identity.kind,
+                    datacenter=vm.datacenter, cluster=vm.cluster or identity.cluster,
+                    ovf_hash=capture.digest, blob=seal(capture.packed), ovf=vm.ovf or "",
+                    identity=identity, flags=flags)
+
+
+@dataclass
+class _Open:
+    """A provider taking part in the run, and the state its before_backup returned."""
+
+    handle: ProviderHandle
+    state: object
+    report: ProviderReport
 
 
 def run_backup(engine: Engine, handles: List[ProviderHandle], *, system: str,
@@ -108,54 +136,48 @@ def run_backup(engine: Engine, handles: List[ProviderHandle], *, system: str,
             handles, report.error = [], str(e)
             echo(f"  run failed: {e}")
 
-    active: List[ProviderHandle] = []
+    opened: List[_Open] = []
     for h in handles:
         rep = report.providers[h.name] = ProviderReport(h.name)
+        note = _noter(rep, echo)
         try:
             if run.engine is not None:
-                rep.messages += ensure_owned(h, run.engine)
-            rep.messages += as_messages(h.call("before_backup", run=run, engine=engine))
-            active.append(h)
+                ensure_owned(h, run.engine, note)
+            opened.append(_Open(h, h.before_backup(run, engine, note), rep))
         except BackupError as e:
             _fail(rep, str(e), echo)
-        for m in rep.messages:
-            echo(f"  {h.name}: {m}")
 
-    writers = [h for h in active if h.implements("write_ovf")]
+    writers = [o for o in opened if o.handle.implements("write_ovf")]
     try:
         if writers:
             for vm, capture in _until_stopped(captured(engine, scope, workers=workers),
                                               should_stop, report, echo):
                 report.vms_seen += 1
-                backup = _backup_of(vm, capture, report, echo)
-                if backup is None:
+                if not capture.ok:
+                    report.skipped.append(f"{vm.name} ({vm.id}): {capture.error}")
+                    echo(f"  skipped VM {vm.name} ({vm.id}): {capture.error}; its previous "
+                         "backup is kept")
                     continue
-                wrote = False
-                for h in writers:
-                    rep = report.providers[h.name]
-                    if not rep.ok or (h.settings.datacenter and
-                                      h.settings.datacenter != backup.datacenter):
-                        continue
-                    try:
-                        new = h.call("write_ovf", run=run, vm=backup)
-                        rep.written += 1
-                        rep.new_blobs += 1 if new else 0
-                        wrote = True
-                    except BackupError as e:
-                        _fail(rep, f"while writing VM {vm.name}: {e}", echo)
-                report.vms_backed_up += 1 if wrote else 0
+                backup = backup_of(vm, capture)
+                if FLAG_ID_MISMATCH in backup.flags:
+                    assert backup.identity is not None
+                    warning = (f"VM {vm.name} ({vm.id}): its OVF carries another id "
+                               f"({backup.identity.id}); stored under the engine's id, "
+                               "marked; a restore gives it new ids")
+                    report.warnings.append(warning)
+                    echo(f"  warning: {warning}")
+                if _write(writers, run, backup, echo):
+                    report.vms_backed_up += 1
     except BackupError as e:
         report.error = str(e)
         echo(f"  run failed: {e}")
 
-    for h in active:
-        rep = report.providers[h.name]
+    for o in opened:
+        rep = o.report
         outcome = BackupOutcome(ok=rep.ok and not report.error, written=rep.written,
                                 new_blobs=rep.new_blobs, reason=rep.reason or report.error)
         try:
-            for m in as_messages(h.call("after_backup", run=run, engine=engine, outcome=outcome)):
-                rep.messages.append(m)
-                echo(f"  {h.name}: {m}")
+            o.handle.after_backup(run, o.state, engine, outcome, _noter(rep, echo))
         except BackupError as e:
             _fail(rep, f"while finishing the run: {e}", echo)
         if report.error:
@@ -166,7 +188,33 @@ def run_backup(engine: Engine, handles: List[ProviderHandle], *, system: str,
     return report
 
 
-def _until_stopped(vms, should_stop, report: BackupReport, echo):
+def _write(writers: List[_Open], run: Run, backup: VmBackup,
+           echo: Callable[[str], None]) -> bool:
+    """Hand one VM to every provider that is still ok and covers its data center."""
+    wrote = False
+    for o in writers:
+        rep, scope = o.report, o.handle.settings.datacenter
+        if not rep.ok or (scope and scope != backup.datacenter):
+            continue
+        try:
+            new = o.handle.write_ovf(run, o.state, backup)
+            rep.written += 1
+            rep.new_blobs += 1 if new else 0
+            wrote = True
+        except BackupError as e:
+            _fail(rep, f"while writing VM {backup.name}: {e}", echo)
+    return wrote
+
+
+def _noter(rep: ProviderReport, echo: Callable[[str], None]) -> Callable[[str], None]:
+    def note(text: str) -> None:
+        rep.messages.append(text)
+        echo(f"  {rep.name}: {text}")
+    return note
+
+
+def _until_stopped(vms: Iterator[CapturedVm], should_stop: Optional[Callable[[], bool]],
+                   report: BackupReport, echo: Callable[[str], None]) -> Iterator[CapturedVm]:
     """``vms``, until ``should_stop()`` is true after a VM: nothing more is written, and
     the pages being read ahead are abandoned."""
     for vm in vms:
@@ -174,21 +222,13 @@ def _until_stopped(vms, should_stop, report: BackupReport, echo):
         if should_stop is not None and should_stop():
             report.stopped, report.error = True, "stopped by signal"
             echo("  stopped by signal: the run is abandoned, previous generations are kept")
-            vms.close()
+            close = getattr(vms, "close", None)
+            if close is not None:
+                close()
             return
 
 
-def _backup_of(vm, capture: Captured, report: BackupReport, echo) -> Optional[VmBackup]:
-    identity, digest, packed, error = capture
-    if identity is None:
-        report.skipped.append(f"{vm.name} ({vm.id}): {error}")
-        echo(f"  skipped VM {vm.name} ({vm.id}): {error}; its previous backup is kept")
-        return None
-    return VmBackup(identity=identity, ovf=vm.ovf, ovf_hash=digest, datacenter=vm.datacenter,
-                    ovf_zlib=packed)
-
-
-def _fail(rep: ProviderReport, reason: str, echo) -> None:
+def _fail(rep: ProviderReport, reason: str, echo: Callable[[str], None]) -> None:
     rep.ok = False
     rep.reason = rep.reason or reason
     echo(f"  provider {rep.name} failed: {reason}")

@@ -23,25 +23,25 @@ Installing ``ovirt-backup-plugin`` registers this module with pytest (entry poin
 
 The provider contract suite is re-exported here::
 
-    from ovirt_backup_plugin.pytest_plugin import ProviderContract, ProviderHarness
+    from ovirt_backup_plugin.testing.pytest_plugin import ProviderContract, ProviderHarness
 """
 from __future__ import annotations
 
 import os
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable, Iterable, Iterator, List, Optional
+from typing import Callable, Iterable, Iterator, List, Optional, Tuple
 
 import pluggy
 import pytest
 
 # The contract's asserts are the messages a provider author reads: let pytest explain them.
-pytest.register_assert_rewrite("ovirt_backup_plugin.contract")
+pytest.register_assert_rewrite("ovirt_backup_plugin.testing.contract")
 
+from ..engine import Engine, EngineSettings  # noqa: E402
+from ..host.plugins import get_plugin_manager  # noqa: E402
+from .cassettes import cassette_dir, demo_cassettes  # noqa: E402
 from .contract import ProviderContract, ProviderHarness  # noqa: E402
-from .demo import cassette_dir, demo_cassettes  # noqa: E402
-from .engine import Engine, EngineSettings  # noqa: E402
-from .plugins import get_plugin_manager  # noqa: E402
 from .replay import ReplayEngine  # noqa: E402
 
 __all__ = ["ProviderContract", "ProviderHarness", "ReplaySession"]
@@ -67,7 +67,7 @@ def pytest_configure(config: pytest.Config) -> None:
         "fixture serves (relative to the test file); cassettes/sso.yaml is always added")
 
 
-def _cassettes(request: pytest.FixtureRequest) -> "tuple[List[Path], str]":
+def _cassettes(request: pytest.FixtureRequest) -> Tuple[List[Path], str]:
     marker = request.node.get_closest_marker(MARKER)
     if marker is None:
         paths, fallback = list(demo_cassettes()), "none"
@@ -112,7 +112,7 @@ def ovirt_replay(request: pytest.FixtureRequest) -> Iterator[ReplaySession]:
 def backup_plugin_manager() -> Callable[..., pluggy.PluginManager]:
     """``make(providers=(), extra=())``: a fresh plugin manager, as ``ovirt-backup`` builds it."""
     def make(providers: Optional[Iterable[str]] = (),
-             extra: Iterable[tuple] = ()) -> pluggy.PluginManager:
+             extra: Iterable[Tuple[str, object]] = ()) -> pluggy.PluginManager:
         return get_plugin_manager(None if providers is None else list(providers),
                                   extra=list(extra))
 

@@ -1,4 +1,4 @@
-"""Restore plans (``restore --dry-run``) and the interactive pick of what to restore.
+"""Restore plans (``restore --dry-run``): what a restore would ask of the target engine.
 
 A :class:`RestorePlan` says, for every copy a restore would make, what the *target* engine
 would be asked to create and what stands in the way, without changing anything: it only
@@ -17,67 +17,26 @@ What is checked, per copy (``ovirt-api.md`` §2 and §3 for the engine's rules):
 * the **template**: ``POST /vms`` forces the Blank template, so a VM's template is not
   needed there (the plan says so in a note); registering a VM from a storage domain
   (``msd``) needs its template, on the engine or among the templates restored first in
-  the same run (:class:`TemplateCheck` applies the same rule during a real restore).
+  the same run (:class:`~.templates.TemplateCheck` applies the same rule during a restore).
+
+Every OVF copy is read and checked first, exactly as a restore would (content hash, size
+limit, the hardened parser): a copy that a restore would refuse is a problem of the plan.
 
 Problems make the plan's exit code 1; notes do not. A clean plan is 0.
 """
 from __future__ import annotations
 
-import datetime as dt
-import re
 from dataclasses import dataclass, field
-from typing import Callable, Dict, List, Optional, Sequence, Set
+from typing import Callable, Dict, List, Optional, Sequence
 
-from .engine import Cluster, Engine
-from .model import Restorable
-from .restore import Listing, copy_names
-
-BLANK = "00000000-0000-0000-0000-000000000000"     # the Blank template's id
+from ..engine import Cluster, Engine
+from ..errors import BackupError
+from ..host import CheckedOvf, ProviderHandle
+from ..model import Restorable, VmIdentity
+from .restore import copy_names, target_cluster
+from .templates import BLANK, needed_template
 
 PROBLEM, NOTE = "problem", "note"
-
-
-def restores_by_registering(item: Restorable) -> bool:
-    """True when the item comes back by registering it from a storage domain (``msd``),
-    not by ``POST /vms`` with its OVF: ids and disks stay as the domain holds them."""
-    return item.registers
-
-
-def needed_template(item: Restorable) -> str:
-    """The template id a restore of ``item`` needs on the engine ('' when none is needed).
-
-    Only registering needs it: ``POST /vms`` with an OVF forces the Blank template.
-    """
-    if item.kind != "vm" or not restores_by_registering(item) or item.identity is None:
-        return ""
-    template_id = item.identity.template_id
-    return "" if template_id in ("", BLANK) else template_id
-
-
-class TemplateCheck:
-    """Whether a VM's template is there when it is registered: on the engine (one
-    ``GET /templates``, read when first needed) or restored earlier in the same run."""
-
-    def __init__(self, engine: Engine):
-        self.engine = engine
-        self.restored: Set[str] = set()
-        self._on_engine: Optional[Set[str]] = None
-
-    def restored_ok(self, item: Restorable) -> None:
-        if item.kind == "template":
-            self.restored.add(item.vm_id)
-
-    def missing(self, item: Restorable) -> Optional[str]:
-        """Why ``item`` cannot be registered for want of its template, or None."""
-        template_id = needed_template(item)
-        if not template_id or template_id in self.restored:
-            return None
-        if self._on_engine is None:
-            self._on_engine = {t.id for t in self.engine.templates()}
-        if template_id in self._on_engine:
-            return None
-        return (f"its template {template_id} is neither on the engine nor restored in this "
-                "run; register or restore that template first (name it together with the VM)")
 
 
 # --------------------------------------------------------------------------------------
@@ -96,6 +55,7 @@ class CopyPlan:
     name: str
     cluster: str                           # '' : the cluster the storage domain's OVF names
     new_ids: bool
+    identity: Optional[VmIdentity] = None  # what the checked OVF says (None: not known)
     findings: List[Finding] = field(default_factory=list)
     checked: List[str] = field(default_factory=list)      # what was found in order
 
@@ -125,12 +85,13 @@ class RestorePlan:
         return 1 if self.problems else 0
 
 
-def make_plan(items: Sequence[Restorable], engine: Engine, *, copies: int = 1,
-              pattern: Optional[str] = None, cluster: Optional[str] = None,
-              new_ids: bool = False) -> RestorePlan:
+def make_plan(items: Sequence[Restorable], handles: Dict[str, ProviderHandle],
+              engine: Engine, *, copies: int = 1, pattern: Optional[str] = None,
+              cluster: Optional[str] = None, new_ids: bool = False) -> RestorePlan:
     """What restoring ``items`` (as :func:`~.restore.restore` would) means on ``engine``.
 
-    Reads only: ``GET /vms``, ``/clusters``, ``/networks``, ``/vnicprofiles``,
+    Reads each OVF copy once through its provider, checked as a restore checks it; reads
+    only from the engine: ``GET /vms``, ``/clusters``, ``/networks``, ``/vnicprofiles``,
     ``/templates`` and ``/disks/{id}``, each at most once per engine.
     """
     plan = RestorePlan(engine_url=engine.url)
@@ -142,14 +103,21 @@ def make_plan(items: Sequence[Restorable], engine: Engine, *, copies: int = 1,
     batch_templates = {i.vm_id: i for i in items if i.kind == "template"}
     planned: Dict[str, str] = {}           # name → the item it is planned for
     for item in items:
-        target = cluster or item.cluster or (item.identity.cluster if item.identity else "")
-        for name, regenerate in copy_names(item, copies, pattern, new_ids):
-            cp = CopyPlan(item=item, name=name, cluster=target, new_ids=regenerate)
+        checked, refused = _checked(item, handles)
+        target = target_cluster(item, cluster, checked)
+        identity = checked.identity if checked is not None else item.identity
+        for copy in copy_names(item, copies, pattern, new_ids):
+            name, regenerate = copy.name, copy.new_ids
+            cp = CopyPlan(item=item, name=name, cluster=target, new_ids=regenerate,
+                          identity=identity)
             plan.copies.append(cp)
+            if refused:
+                cp.problem("stored OVF", f"{refused}; a restore sends nothing for it")
+                continue
             _collisions(cp, engine, vms, vm_ids_by_name, planned)
             planned[name] = item.vm_id
-            target_cluster = _cluster(cp, clusters)
-            if restores_by_registering(item):
+            found = _cluster(cp, clusters)
+            if item.registers:
                 if regenerate:
                     cp.problem("copies", "msd registers what the storage domain holds, with "
                                "its own ids: it cannot make copies with new ids")
@@ -159,13 +127,24 @@ def make_plan(items: Sequence[Restorable], engine: Engine, *, copies: int = 1,
                         "registering uses the disks the storage domain holds "
                         "(allow_partial_import: missing ones are left out)")
                 continue
-            if item.identity is None:
-                cp.note("not checked", f"networks, vNIC profiles and disks: {item.provider} "
-                        "lists it without what its OVF says")
-            _networks(cp, engine, target_cluster)
+            _networks(cp, engine, found)
             _disks(cp, engine)
             _template_forced_blank(cp)
     return plan
+
+
+def _checked(item: Restorable,
+             handles: Dict[str, ProviderHandle]) -> "tuple[Optional[CheckedOvf], str]":
+    """The item's checked OVF (None for a registering provider), or why it is refused."""
+    if item.registers:
+        return None, ""
+    handle = handles.get(item.provider)
+    if handle is None:
+        return None, f"provider {item.provider} is not enabled here"
+    try:
+        return handle.read_checked(item), ""
+    except BackupError as e:
+        return None, str(e)
 
 
 def _collisions(cp: CopyPlan, engine: Engine, vms: Dict[str, str],
@@ -173,7 +152,7 @@ def _collisions(cp: CopyPlan, engine: Engine, vms: Dict[str, str],
     item = cp.item
     keeps_id = not cp.new_ids
     if keeps_id and item.vm_id in vms:
-        advice = ("remove that VM first" if restores_by_registering(item) else
+        advice = ("remove that VM first" if item.registers else
                   "restore a copy with --new-ids, or remove that VM first")
         cp.problem("id", f"the engine already has a VM with id {item.vm_id} "
                    f"({vms[item.vm_id]}): it would refuse this one (409); {advice}")
@@ -199,7 +178,7 @@ def _collisions(cp: CopyPlan, engine: Engine, vms: Dict[str, str],
 def _cluster(cp: CopyPlan, clusters: Dict[str, Cluster]) -> Optional[Cluster]:
     """Check the target cluster; return it (None when unknown)."""
     if not cp.cluster:
-        if not restores_by_registering(cp.item):     # registering: the OVF's own cluster
+        if not cp.item.registers:     # registering: the OVF's own cluster
             cp.problem("cluster", "no target cluster: the OVF names none; give --cluster")
         return None
     found = clusters.get(cp.cluster)
@@ -215,7 +194,7 @@ def _cluster(cp: CopyPlan, clusters: Dict[str, Cluster]) -> Optional[Cluster]:
 def _networks(cp: CopyPlan, engine: Engine, cluster: Optional[Cluster]) -> None:
     """The NICs' networks and vNIC profiles, in the target cluster's data center (in any
     data center when the cluster is unknown)."""
-    identity = cp.item.identity
+    identity = cp.identity
     nics = [n for n in (identity.nics if identity else ()) if n.network]
     if not nics:
         return
@@ -251,7 +230,7 @@ def _networks(cp: CopyPlan, engine: Engine, cluster: Optional[Cluster]) -> None:
 
 
 def _disks(cp: CopyPlan, engine: Engine) -> None:
-    identity = cp.item.identity
+    identity = cp.identity
     disks = identity.disks if identity else ()
     present = 0
     for disk in disks:
@@ -271,7 +250,7 @@ def _disks(cp: CopyPlan, engine: Engine) -> None:
 
 
 def _template_forced_blank(cp: CopyPlan) -> None:
-    identity = cp.item.identity
+    identity = cp.identity
     if cp.item.kind != "vm" or identity is None or identity.template_id in ("", BLANK):
         return
     label = (f"{identity.template_name} ({identity.template_id})" if identity.template_name
@@ -315,7 +294,7 @@ def print_plan(plan: RestorePlan, echo: Callable[[str], None] = print) -> None:
             echo("")
             echo(f"{item.kind} {item.name} ({item.vm_id}) from {item.provider}, "
                  f"generation {item.generation}, taken {_taken(item)}")
-        if restores_by_registering(item):
+        if item.registers:
             how = "register it from its storage domain as it is (same ids)"
         else:
             how = "POST /vms with new ids" if cp.new_ids else "POST /vms keeping its ids"
@@ -340,83 +319,3 @@ def print_plan(plan: RestorePlan, echo: Callable[[str], None] = print) -> None:
     else:
         echo(f"plan: clean, {_count(len(plan.copies), 'copy', 'copies')} can be restored; "
              "nothing was changed")
-
-
-# --------------------------------------------------------------------------------------
-# Interactive pick
-# --------------------------------------------------------------------------------------
-_RANGE = re.compile(r"\A(\d+)(?:-(\d+))?\Z")
-
-
-def parse_selection(text: str, count: int) -> List[int]:
-    """Numbers (1-based) picked from a list of ``count``: ``"1 3 5-7"`` → [1, 3, 5, 6, 7].
-
-    Separators are spaces or commas; ``all`` picks everything; empty text or ``q`` picks
-    nothing (cancel). The result is sorted and without duplicates. Anything else raises
-    ValueError with a message for the user.
-    """
-    text = text.strip().lower()
-    if text in ("", "q", "quit"):
-        return []
-    if text in ("all", "*"):
-        return list(range(1, count + 1))
-    picked: Set[int] = set()
-    for token in re.split(r"[\s,]+", text):
-        match = _RANGE.match(token)
-        if not match:
-            raise ValueError(f"{token!r} is not a number or a range like 5-7")
-        first = int(match.group(1))
-        last = int(match.group(2)) if match.group(2) else first
-        if first > last:
-            raise ValueError(f"{token!r}: a range goes from low to high (e.g. {last}-{first})")
-        for n in (first, last):
-            if not 1 <= n <= count:
-                raise ValueError(f"{n} is not in the list (1-{count})")
-        picked.update(range(first, last + 1))
-    return sorted(picked)
-
-
-def filter_listing(listing: Listing, *, provider: Optional[str] = None,
-                   generation: Optional[str] = None,
-                   at: Optional[dt.datetime] = None) -> Listing:
-    """The same listing with only the items that match the restore's filters."""
-    items = [i for i in listing.items
-             if (not provider or i.provider == provider)
-             and (not generation or i.generation == generation)
-             and (not at or (i.taken_at and i.taken_at <= at))]
-    return Listing(items=items, errors=dict(listing.errors))
-
-
-def pick(listing: Listing, *, echo: Callable[[str], None] = print,
-         read: Callable[[str], str] = input) -> List[Restorable]:
-    """Show the newest generation of each VM, numbered, and read which to restore.
-
-    Returns the picked items ([] when the user cancels, or at end of input). A wrong
-    answer is explained and asked again.
-    """
-    for provider, error in listing.errors.items():
-        echo(f"warning: provider {provider} could not list: {error}")
-    items = listing.newest()
-    if not items:
-        echo("nothing to restore")
-        return []
-    rows = [("#", "NAME", "DATA CENTER", "TAKEN (UTC)", "FROM")]
-    for n, item in enumerate(items, 1):
-        name = item.name + (" (template)" if item.kind == "template" else "")
-        taken = item.taken_at.strftime("%Y-%m-%d %H:%M") if item.taken_at else "-"
-        rows.append((str(n), name, item.datacenter or "-", taken,
-                     ",".join(listing.holders(item))))
-    widths = [max(len(r[c]) for r in rows) for c in range(len(rows[0]))]
-    for r in rows:
-        echo("  ".join(v.ljust(w) for v, w in zip(r, widths)).rstrip())
-    while True:
-        try:
-            text = read("restore which (e.g. 1 3 5-7; empty or q cancels)? ")
-        except EOFError:
-            return []
-        try:
-            numbers = parse_selection(text, len(items))
-        except ValueError as e:
-            echo(f"  {e}")
-            continue
-        return [items[n - 1] for n in numbers]

@@ -8,11 +8,11 @@ resolves it with ``attach``: continue the history, or set it aside and start fre
 """
 from __future__ import annotations
 
-from typing import Callable, List, Optional
+from typing import Callable, Optional
 
-from .errors import BackupError, ProviderError
-from .host import ProviderHandle, as_messages
-from .model import EngineIdentity, StoreInfo
+from ..errors import BackupError, ProviderError
+from ..host import ProviderHandle, quiet
+from ..model import EngineIdentity, Note
 
 
 def describe(owner: Optional[EngineIdentity]) -> str:
@@ -21,31 +21,29 @@ def describe(owner: Optional[EngineIdentity]) -> str:
     return f"{owner.system} ({owner.url}, data centers {', '.join(owner.datacenter_ids) or '-'})"
 
 
-def ensure_owned(handle: ProviderHandle, identity: EngineIdentity) -> List[str]:
+def ensure_owned(handle: ProviderHandle, identity: EngineIdentity, note: Note = quiet) -> None:
     """Claim an unclaimed store; refuse one that serves another engine."""
-    if not handle.implements("describe_store"):
-        return []
-    info: Optional[StoreInfo] = handle.call("describe_store")
+    info = handle.describe_store()
     if info is None:
-        return []
+        return
     if info.owner is None:
-        return as_messages(handle.call("claim_store", owner=identity, fresh=False))
+        handle.claim_store(identity, False, note)
+        return
     if not info.owner.same_engine(identity):
         raise ProviderError(
             f"{handle.name}: the store {info.location} serves another engine, "
             f"{describe(info.owner)}, not {describe(identity)}. Two engines must not write "
             f"into one store: if this engine replaces that one, run "
             f"'ovirt-backup attach {handle.name}'; otherwise give this engine its own store")
-    return []
 
 
 def attach(handle: ProviderHandle, identity: EngineIdentity, *, mode: Optional[str],
            echo: Callable[[str], None] = print,
            ask: Optional[Callable[[str], str]] = None) -> int:
     """Attach this engine to the provider's existing store. ``mode``: continue/fresh/None."""
-    if not handle.implements("describe_store"):
+    info = handle.describe_store()
+    if info is None:
         raise BackupError(f"provider {handle.name} keeps no store of its own to attach")
-    info: StoreInfo = handle.call("describe_store")
     echo(f"store {info.location}: {info.generations} generation(s)"
          + (f", last run {info.last_run:%Y-%m-%d %H:%M} UTC" if info.last_run else "")
          + f", written by {describe(info.owner)}")
@@ -70,7 +68,5 @@ def attach(handle: ProviderHandle, identity: EngineIdentity, *, mode: Optional[s
         if mode is None:
             echo("nothing changed")
             return 0
-    for message in as_messages(handle.call("claim_store", owner=identity,
-                                           fresh=mode == "fresh")):
-        echo(message)
+    handle.claim_store(identity, mode == "fresh", echo)
     return 0

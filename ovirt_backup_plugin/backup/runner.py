@@ -46,11 +46,12 @@ import threading
 import time
 from typing import Callable, List, Optional
 
-from .backup import EXIT_FAILED, EXIT_OK, EXIT_PARTIAL, BackupReport, run_backup
-from . import durations
-from .config import Config
-from .errors import BackupError, ConfigError
+from .. import durations
+from ..engine import Engine
+from ..errors import BackupError, ConfigError
+from ..host import Config, Session
 from .lock import LockBusy, LockStopped, RunLock, format_seconds
+from .run import EXIT_FAILED, EXIT_OK, EXIT_PARTIAL, BackupReport, run_backup
 
 log = logging.getLogger(__name__)
 
@@ -106,7 +107,7 @@ def event_description(system: str, report: BackupReport) -> str:
     return text if len(text) <= EVENT_MAX else text[:EVENT_MAX - 3] + "..."
 
 
-def post_event(engine, config: Config, report: BackupReport) -> bool:
+def post_event(engine: Engine, config: Config, report: BackupReport) -> bool:
     """Post the run's summary to the engine's audit log; a failure is only a warning."""
     severity = SEVERITY[report.exit_code]
     try:
@@ -119,7 +120,7 @@ def post_event(engine, config: Config, report: BackupReport) -> bool:
 
 
 # -- one guarded run -----------------------------------------------------------------------
-def guarded_backup(session, *, datacenter: Optional[str] = None, wait: bool = False,
+def guarded_backup(session: Session, *, datacenter: Optional[str] = None, wait: bool = False,
                    wait_timeout: float = DEFAULT_WAIT_TIMEOUT,
                    echo: Callable[[str], None] = lambda s: None,
                    stop: Optional[threading.Event] = None,
@@ -128,7 +129,7 @@ def guarded_backup(session, *, datacenter: Optional[str] = None, wait: bool = Fa
     """One backup run under the system's lock, then ``on_report(report)``, then its
     audit event (if enabled; not for a stopped run).
 
-    ``session`` has ``config``, ``engine`` and ``handles`` (``cli.Session``). Raises
+    Raises
     :class:`LockBusy` when another backup runs (and ``wait`` is false or timed out),
     :class:`LockStopped` when ``stop`` is set while waiting.
     """
@@ -154,7 +155,7 @@ def guarded_backup(session, *, datacenter: Optional[str] = None, wait: bool = Fa
 class Runner:
     """Runs backups now and then every ``every`` seconds (or once) until stopped."""
 
-    def __init__(self, config: Config, open_session: Callable[[], object], *,
+    def __init__(self, config: Config, open_session: Callable[[], Session], *,
                  every: Optional[float] = None, datacenter: Optional[str] = None,
                  wait: bool = False, wait_timeout: float = DEFAULT_WAIT_TIMEOUT,
                  max_runs: Optional[int] = None, echo: Callable[[str], None] = lambda s: None):
@@ -176,7 +177,7 @@ class Runner:
         return self.every is None
 
     # -- signals -------------------------------------------------------------------------
-    def on_signal(self, signum, frame=None) -> None:
+    def on_signal(self, signum: int, frame: object = None) -> None:
         if self.signal is not None:
             raise KeyboardInterrupt            # a second signal: stop now
         self.signal = signum
@@ -298,7 +299,7 @@ def add_lock_arguments(parser: argparse.ArgumentParser) -> None:
                         help="give up waiting after this long (default 1h)")
 
 
-def add_run_parser(sub) -> argparse.ArgumentParser:
+def add_run_parser(sub: "argparse._SubParsersAction[argparse.ArgumentParser]") -> argparse.ArgumentParser:
     r = sub.add_parser(
         "run", help="back up now and then every interval, in the foreground (a service)",
         description="Back up now, then every --every interval, until SIGTERM/SIGINT; or\n"
@@ -316,7 +317,7 @@ def add_run_parser(sub) -> argparse.ArgumentParser:
     return r
 
 
-def cmd_run(args, config: Config, open_session: Callable[[], object],
+def cmd_run(args: argparse.Namespace, config: Config, open_session: Callable[[], Session],
             echo: Callable[[str], None] = lambda s: None) -> int:
     logging.getLogger(__name__).setLevel(min(logging.INFO,
                                              logging.getLogger(__name__).getEffectiveLevel()))

@@ -25,7 +25,7 @@ import time
 from pathlib import Path
 from typing import Callable, Optional
 
-from .errors import BackupError
+from ..errors import BackupError
 
 log = logging.getLogger(__name__)
 

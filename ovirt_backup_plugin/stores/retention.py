@@ -2,7 +2,7 @@
 
 Every backup run is a *generation* in every provider that took part. The policy is
 restic-like and is applied to each provider on its own, over that provider's generations
-(the distinct ``(generation, taken_at)`` pairs of its :func:`list_restorable` items):
+(what its ``list_generations`` gives):
 
 * ``keep_last = N`` (``--keep-last N``): keep the newest N generations;
 * ``keep_within = 30d`` (``--keep-within 30d``): keep every generation taken less than
@@ -27,13 +27,16 @@ import datetime as dt
 from dataclasses import dataclass
 from typing import Callable, Dict, Iterable, List, Mapping, Optional, Sequence, Set, Tuple
 
-from . import durations
-from .errors import BackupError, ConfigError
-from .model import Restorable
+from .. import durations
+from ..engine import Engine
+from ..errors import BackupError, ConfigError
+from ..host import ProviderHandle
+from ..model import EPOCH, GenerationInfo, Query, Restorable, utcnow
+from ..restore.listing import gather
 
 NOTHING_KEPT = "nothing would be kept by policy — give --keep-last or --keep-within"
 
-_EPOCH = dt.datetime.min.replace(tzinfo=dt.timezone.utc)
+_EPOCH = EPOCH
 
 
 # --------------------------------------------------------------------------------------
@@ -70,8 +73,8 @@ class Policy:
         return "keep " + " and ".join(rules or ["only the newest generation"])
 
 
-def make_policy(options: Mapping[str, str], *, keep_last=None, keep_within=None,
-                where: str = "settings") -> Policy:
+def make_policy(options: Mapping[str, str], *, keep_last: Optional[int] = None,
+                keep_within: Optional[str] = None, where: str = "settings") -> Policy:
     """The policy from a provider's settings, each rule overridden by the command line's."""
     last = keep_last if keep_last is not None else (options.get("keep_last") or None)
     within = keep_within if keep_within is not None else (options.get("keep_within") or None)
@@ -97,10 +100,15 @@ class Generation:
     id: str
     taken_at: Optional[dt.datetime]
     vms: int = 0
+    mode: str = "full"
 
     @property
     def when(self) -> str:
         return self.taken_at.strftime("%Y-%m-%d %H:%M") if self.taken_at else "time unknown"
+
+    @classmethod
+    def of(cls, provider: str, info: GenerationInfo) -> "Generation":
+        return cls(provider, info.id, info.taken_at, info.vms, info.mode)
 
 
 @dataclass(frozen=True)
@@ -113,21 +121,8 @@ class Decision:
         return bool(self.reasons)
 
 
-def _order(g: Generation):
+def _order(g: Generation) -> Tuple[dt.datetime, str]:
     return (g.taken_at or _EPOCH, g.id)
-
-
-def generations(items: Iterable[Restorable]) -> Dict[str, List[Generation]]:
-    """provider → its distinct generations, newest first, with how many VMs each holds."""
-    seen: Dict[Tuple[str, str], List] = {}
-    for item in items:
-        entry = seen.setdefault((item.provider, item.generation), [item.taken_at, 0])
-        entry[0] = entry[0] or item.taken_at
-        entry[1] += 1
-    out: Dict[str, List[Generation]] = {}
-    for (provider, gen), (taken_at, count) in seen.items():
-        out.setdefault(provider, []).append(Generation(provider, gen, taken_at, count))
-    return {p: sorted(gens, key=_order, reverse=True) for p, gens in out.items()}
 
 
 def decide(gens: Sequence[Generation], policy: Policy, now: dt.datetime) -> List[Decision]:
@@ -150,39 +145,41 @@ def decide(gens: Sequence[Generation], policy: Policy, now: dt.datetime) -> List
     return decisions
 
 
-def left_without_backup(items: Iterable[Restorable],
+def left_without_backup(newest: Iterable[Restorable],
                         removed: Set[Tuple[str, str]]) -> List[Restorable]:
-    """The newest item of every VM that has items now and none once the ``(provider,
-    generation)`` pairs in ``removed`` are gone, sorted by name."""
-    newest: Dict[Tuple[str, str], Restorable] = {}
+    """The VMs whose newest backup in every provider is removed: their newest item, by name.
+
+    ``newest`` is the newest item of each VM in each provider (a listing of every VM with
+    ``every=False``, per provider). A policy removes a provider's generations older than a
+    cut-off, so a VM whose newest item in a provider is removed has nothing left there.
+    """
+    best: Dict[Tuple[str, str], Restorable] = {}
     survives: Set[Tuple[str, str]] = set()
-    for item in items:
+    for item in newest:
         key = (item.kind, item.vm_id)
         if (item.provider, item.generation) not in removed:
             survives.add(key)
-        if key not in newest or (item.taken_at or _EPOCH) > (newest[key].taken_at or _EPOCH):
-            newest[key] = item
-    return sorted((i for k, i in newest.items() if k not in survives),
+        if key not in best or (item.taken_at or _EPOCH) > (best[key].taken_at or _EPOCH):
+            best[key] = item
+    return sorted((i for k, i in best.items() if k not in survives),
                   key=lambda i: (i.name, i.vm_id))
 
 
 # --------------------------------------------------------------------------------------
 # The command (talks to providers)
 # --------------------------------------------------------------------------------------
-def prune(handles, engine, *, provider: Optional[str] = None, keep_last=None,
-          keep_within=None, dry_run: bool = False, now: Optional[dt.datetime] = None,
+def prune(handles: Sequence[ProviderHandle], engine: Engine, *, provider: Optional[str] = None,
+          keep_last: Optional[int] = None, keep_within: Optional[str] = None,
+          dry_run: bool = False, now: Optional[dt.datetime] = None,
           echo: Callable[[str], None] = print,
           warn: Callable[[str], None] = print) -> int:
     """Apply the retention policy to each chosen provider; 0 ok, 1 partly failed, 2 failed.
 
     Every policy is checked before anything is listed or removed, what would be removed is
     printed (and the VMs that would be left with no backup in any provider), then each
-    provider's ``forget_generations`` is called — unless ``dry_run``, which calls nothing
+    provider's ``forget_generations`` is called -- unless ``dry_run``, which calls nothing
     that changes a store.
     """
-    from .model import utcnow
-    from .restore import gather
-
     chosen = [h for h in handles if provider in (None, h.name)]
     if provider and not chosen:
         raise BackupError(f"provider {provider!r} is not enabled (enabled: "
@@ -199,26 +196,24 @@ def prune(handles, engine, *, provider: Optional[str] = None, keep_last=None,
         return 0
     policies = {}
     for h in targets:
-        policy = make_policy(h.settings.options, keep_last=keep_last, keep_within=keep_within,
+        policy = make_policy(h.host.retention, keep_last=keep_last, keep_within=keep_within,
                              where=f"[provider:{h.name}]")
         if policy.empty:
             raise ConfigError(f"{NOTHING_KEPT} (or set keep_last / keep_within in "
                               f"[provider:{h.name}])")
         policies[h.name] = policy
 
-    # Every store-keeping provider is listed, so "no backup left" counts the other stores too.
-    listing = gather([h for h in handles if h.implements("forget_generations")], engine)
     now = now or utcnow()
-    by_provider = generations(listing.items)
     failed: List[str] = []
     plans: Dict[str, List[Generation]] = {}
     for h in targets:
-        if h.name in listing.errors:
-            warn(f"error: {h.name}: cannot list its generations, not pruned: "
-                 f"{listing.errors[h.name]}")
+        try:
+            gens = [Generation.of(h.name, g) for g in h.list_generations()]
+        except BackupError as e:
+            warn(f"error: {h.name}: cannot list its generations, not pruned: {e}")
             failed.append(h.name)
             continue
-        decisions = decide(by_provider.get(h.name, []), policies[h.name], now)
+        decisions = decide(gens, policies[h.name], now)
         remove = [d.generation for d in decisions if not d.keep]
         plans[h.name] = remove
         echo(f"{h.name}: {policies[h.name].describe()}: {len(decisions)} generation(s), "
@@ -230,16 +225,20 @@ def prune(handles, engine, *, provider: Optional[str] = None, keep_last=None,
                      f"{g.vms} VM(s)")
             elif dry_run:
                 echo(f"  keep {g.id}  {g.when}  {g.vms} VM(s)  ({', '.join(d.reasons)})")
-    for name in listing.errors:
-        if name not in plans and name not in failed:
-            warn(f"warning: {name} could not list; VMs it holds are not counted below")
 
     removed = {(p, g.id) for p, gens in plans.items() for g in gens}
-    for item in left_without_backup(listing.items, removed):
-        when = f" of {item.taken_at:%Y-%m-%d %H:%M}" if item.taken_at else ""
-        kind = "VM" if item.kind == "vm" else item.kind
-        warn(f"warning: {kind} {item.name} ({item.vm_id}) would be left with no backup "
-             f"at all: its newest backup{when} in {item.provider} is removed by the policy")
+    if removed:
+        # The newest item of every VM in every store-keeping provider: "no backup left"
+        # counts the other stores too.
+        keepers = [h for h in handles if h.implements("forget_generations")]
+        listing = gather(keepers, engine, Query())
+        for name, error in listing.errors.items():
+            warn(f"warning: {name} could not list; VMs it holds are not counted below: {error}")
+        for item in left_without_backup(listing.items, removed):
+            when = f" of {item.taken_at:%Y-%m-%d %H:%M}" if item.taken_at else ""
+            kind = "VM" if item.kind == "vm" else item.kind
+            warn(f"warning: {kind} {item.name} ({item.vm_id}) would be left with no backup "
+                 f"at all: its newest backup{when} in {item.provider} is removed by the policy")
 
     if dry_run:
         echo("dry run: nothing was removed")
@@ -250,17 +249,14 @@ def prune(handles, engine, *, provider: Optional[str] = None, keep_last=None,
         if not remove:
             continue
         try:
-            result = h.call("forget_generations", generations=[g.id for g in remove])
+            result = h.forget_generations([g.id for g in remove])
         except BackupError as e:
             warn(f"error: {e}")
             failed.append(h.name)
             continue
         done += 1
-        if result is None:
-            echo(f"{h.name}: keeps no generations; nothing removed")
-        else:
-            echo(f"{h.name}: removed {result.generations} generation(s) and {result.blobs} "
-                 "stored OVF(s) no kept generation references")
+        echo(f"{h.name}: removed {result.generations} generation(s) and {result.blobs} "
+             "stored OVF(s) no kept generation references")
     if failed:
         return 2 if not done and len(failed) == len(targets) else 1
     return 0

@@ -1,0 +1,17 @@
+"""The engine adapter: the only place that talks to an oVirt engine (through ``ovirtsdk4``).
+
+* :mod:`.adapter` -- :class:`Engine`, the lazy, retrying facade over one SDK connection;
+* :mod:`.settings` -- :class:`EngineSettings` (the ``[engine]`` section);
+* :mod:`.inventory` -- the records it hands out (data centers, clusters, VMs, ...);
+* :mod:`.paging` -- the one pager of ``GET /vms?all_content=true``;
+* :mod:`.faults` -- SDK errors turned into messages an admin can act on.
+"""
+from .adapter import EVENT_ORIGIN, OVF_STORE_UPDATED_EVENT, Engine, OvfStoreEvent
+from .inventory import (Cluster, DataCenter, EngineVm, Network, StorageDomain, Template,
+                        VnicProfile)
+from .paging import Pager, page_search, search_value
+from .settings import EngineSettings
+
+__all__ = ["Engine", "EngineSettings", "OvfStoreEvent", "EVENT_ORIGIN",
+           "OVF_STORE_UPDATED_EVENT", "Cluster", "DataCenter", "EngineVm", "Network",
+           "StorageDomain", "Template", "VnicProfile", "Pager", "page_search", "search_value"]

@@ -1,0 +1,62 @@
+"""What commands print: lines, tables and listings, for a terminal or a pipe.
+
+Every human-readable line goes through here, so that how engine-supplied text is shown is
+decided in one place.
+"""
+from __future__ import annotations
+
+import json
+import sys
+from typing import Callable, List, Sequence
+
+from .model import EPOCH
+from .restore.listing import Listing
+
+__all__ = ["echo", "warn", "table", "print_listing"]
+
+
+def echo(text: str = "") -> None:
+    print(text, flush=True)
+
+
+def warn(text: str) -> None:
+    print(text, file=sys.stderr, flush=True)
+
+
+def table(rows: Sequence[Sequence[str]]) -> List[str]:
+    """Rows as aligned columns (the first row is the heading)."""
+    if not rows:
+        return []
+    widths = [max(len(r[c]) for r in rows) for c in range(len(rows[0]))]
+    return ["  ".join(v.ljust(w) for v, w in zip(r, widths)).rstrip() for r in rows]
+
+
+def print_listing(listing: Listing, *, as_json: bool = False, every: bool = False,
+                  out: Callable[[str], None] = echo) -> None:
+    """``ovirt-backup list``: the newest backup of each VM, or every generation."""
+    for provider, error in listing.errors.items():
+        warn(f"warning: provider {provider} could not list: {error}")
+    items = sorted(listing.items, key=lambda i: (i.name, i.vm_id, i.taken_at or EPOCH)) \
+        if every else listing.newest()
+    if as_json:
+        rows = []
+        for item in items:
+            d = item.to_dict()
+            d["providers"] = listing.holders(item)
+            d["generations"] = item.generations
+            rows.append(d)
+        out(json.dumps(rows, indent=2))
+        return
+    if not items:
+        out("nothing to restore")
+        return
+    lines = [("NAME", "ID", "KIND", "DATA CENTER", "CLUSTER", "TAKEN (UTC)", "GENERATION",
+              "FROM", "GENERATIONS", "NOTE")]
+    for i in items:
+        taken = i.taken_at.strftime("%Y-%m-%d %H:%M") if i.taken_at else "-"
+        lines.append((i.name, i.vm_id, i.kind, i.datacenter or "-", i.cluster or "-", taken,
+                      i.generation, ",".join(listing.holders(i)),
+                      "-" if i.generations is None else str(i.generations),
+                      ",".join(i.flags)))
+    for line in table(lines):
+        out(line)
