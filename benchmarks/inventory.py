@@ -27,7 +27,7 @@ from pathlib import Path
 from typing import Dict, List, Tuple
 
 from ovirt_backup_plugin import synth
-from ovirt_backup_plugin.synth import SynthDisk, SynthNic, SyntheticEngine
+from ovirt_backup_plugin.synth import SynthDisk, SyntheticEngine, SynthNic
 
 #: Bump when the generated inventory changes, so cached cassettes are not reused.
 GENERATOR_VERSION = 1

@@ -49,7 +49,7 @@ def categorize(prof_path: Path) -> Dict[str, object]:
     out: Dict[str, float] = {}
     for name, match in CATEGORIES:
         seconds = 0.0
-        for key, (cc, nc, tt, ct, callers) in stats.stats.items():
+        for key, (_cc, _nc, tt, ct, callers) in stats.stats.items():
             if not match(key):
                 continue
             if key[0] == "~":

@@ -26,9 +26,17 @@ from pathlib import Path
 
 from ovirt_backup_plugin import hookimpl
 from ovirt_backup_plugin.errors import ProviderError
-from ovirt_backup_plugin.model import (KEEPS_OVF, EngineIdentity, GenerationInfo, Option,
-                                       ProviderDeclaration, PruneResult, Restorable,
-                                       StoreInfo, utcnow)
+from ovirt_backup_plugin.model import (
+    KEEPS_OVF,
+    EngineIdentity,
+    GenerationInfo,
+    Option,
+    ProviderDeclaration,
+    PruneResult,
+    Restorable,
+    StoreInfo,
+    utcnow,
+)
 
 FORMAT = 2
 SCHEMA = (
@@ -152,7 +160,8 @@ def before_backup(settings):
         db.execute("BEGIN IMMEDIATE")
     except sqlite3.Error as e:
         db.close()
-        raise ProviderError(f"catalog {catalog_path(settings)} is busy: {e}", transient=True)
+        raise ProviderError(f"catalog {catalog_path(settings)} is busy: {e}",
+                            transient=True) from e
     return _Run(db)
 
 
@@ -301,7 +310,7 @@ def list_restorable(query, settings):
         raise _failed(settings, "read", e) from e
     finally:
         db.close()
-    when = {}
+    when: dict = {}
     return [Restorable(provider=settings.name, vm_id=r[0], name=r[1], kind=r[2],
                        datacenter=r[3] or "", cluster=r[4] or "", ovf_hash=r[5],
                        flags=tuple(f for f in (r[6] or "").split(",") if f), generation=r[7],

@@ -32,8 +32,14 @@ from dataclasses import dataclass, field
 
 from ovirt_backup_plugin import hookimpl
 from ovirt_backup_plugin.errors import ConflictError, EngineError, ProviderError
-from ovirt_backup_plugin.model import (KEEPS_ENGINE, Option, ProviderDeclaration, Restorable,
-                                       RestoreResult, VmIdentity)
+from ovirt_backup_plugin.model import (
+    KEEPS_ENGINE,
+    Option,
+    ProviderDeclaration,
+    Restorable,
+    RestoreResult,
+    VmIdentity,
+)
 
 log = logging.getLogger(__name__)
 
@@ -159,7 +165,7 @@ def _confirmed(engine, sd_name, baseline, settings):
 
 @hookimpl
 def list_restorable(query, engine, settings):
-    found = {}
+    found: dict = {}
     problems = []
     for dc_name in _datacenters(engine, settings, query.datacenter):
         try:

@@ -36,12 +36,21 @@ import json
 import re
 import zlib
 from dataclasses import dataclass, field
+from typing import Any
 
 from ovirt_backup_plugin import hookimpl
 from ovirt_backup_plugin.errors import ProviderError
-from ovirt_backup_plugin.model import (KEEPS_OVF, EngineIdentity, GenerationInfo, Option,
-                                       ProviderDeclaration, PruneResult, Restorable,
-                                       StoreInfo, utcnow)
+from ovirt_backup_plugin.model import (
+    KEEPS_OVF,
+    EngineIdentity,
+    GenerationInfo,
+    Option,
+    ProviderDeclaration,
+    PruneResult,
+    Restorable,
+    StoreInfo,
+    utcnow,
+)
 
 FORMAT = 2
 INDEX = "index/current.z"
@@ -160,7 +169,7 @@ def _manifest_run(manifest: dict) -> list:
 class _Store:
     """One open container: its connection and name."""
 
-    conn: object
+    conn: Any
     container: str
 
     def call(self, what, method, *args, missing=..., **kwargs):
@@ -384,7 +393,7 @@ def _answer(index: _Index, query, provider: str) -> list:
         return []
     bounded = len(allowed) < len(runs)
     items = []
-    candidates = index.vms.items()
+    candidates = list(index.vms.items())
     plain = set(query.ids_and_names)
     if query.vms and not query.globs and not plain - set(index.vms):   # only VM ids
         candidates = [(i, index.vms[i]) for i in plain if i in index.vms]

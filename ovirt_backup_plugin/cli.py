@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import argparse
 import datetime as dt
-import json
 import logging
 import os
 import sys
@@ -289,7 +288,7 @@ def _parse_time(text: str) -> dt.datetime:
     try:
         when = dt.datetime.fromisoformat(text.replace("Z", "+00:00"))
     except ValueError:
-        raise BackupError(f"--at {text!r} is not an ISO 8601 time (e.g. 2026-11-26T08:00)")
+        raise BackupError(f"--at {text!r} is not an ISO 8601 time (e.g. 2026-11-26T08:00)") from None
     return when if when.tzinfo else when.replace(tzinfo=dt.timezone.utc)
 
 

@@ -1,4 +1,5 @@
 """Errors the user sees. The CLI prints them without a traceback."""
+from typing import Optional
 
 
 class BackupError(Exception):
@@ -30,7 +31,7 @@ class OvfError(BackupError):
 class EngineError(BackupError):
     """The engine refused or failed a request. ``code`` is the HTTP status when known."""
 
-    def __init__(self, message: str, *, code=None, transient: bool = False):
+    def __init__(self, message: str, *, code: Optional[int] = None, transient: bool = False):
         super().__init__(message)
         self.code = code
         self.transient = transient

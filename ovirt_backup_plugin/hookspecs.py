@@ -60,9 +60,22 @@ from .names import PROJECT
 
 if TYPE_CHECKING:  # pragma: no cover - typing only
     from .engine import Engine
-    from .model import (BackupOutcome, EngineIdentity, GenerationInfo, Note,
-                        ProviderDeclaration, ProviderSettings, PruneResult, Query,
-                        Restorable, RestoreRequest, RestoreResult, Run, StoreInfo, VmBackup)
+    from .model import (
+        BackupOutcome,
+        EngineIdentity,
+        GenerationInfo,
+        Note,
+        ProviderDeclaration,
+        ProviderSettings,
+        PruneResult,
+        Query,
+        Restorable,
+        RestoreRequest,
+        RestoreResult,
+        Run,
+        StoreInfo,
+        VmBackup,
+    )
 
 _spec = pluggy.HookspecMarker(PROJECT)
 
@@ -193,8 +206,8 @@ def after_backup(run: "Run", state: object, engine: "Engine", settings: "Provide
 # Listing and reading
 # --------------------------------------------------------------------------------------
 @_spec
-def list_restorable(query: "Query", engine: "Engine",
-                    settings: "ProviderSettings") -> List["Restorable"]:  # type: ignore[empty-body]
+def list_restorable(query: "Query", engine: "Engine",  # type: ignore[empty-body]
+                    settings: "ProviderSettings") -> List["Restorable"]:
     """Answer ``query`` with the configurations this provider can restore.
 
     Called by: restore.listing.gather (for ``list``, ``restore``, ``history`` and
@@ -248,8 +261,8 @@ def read_ovf(item: "Restorable", settings: "ProviderSettings") -> bytes:  # type
 # Restore
 # --------------------------------------------------------------------------------------
 @_spec
-def restore_vm(request: "RestoreRequest", engine: "Engine",
-               settings: "ProviderSettings") -> "RestoreResult":  # type: ignore[empty-body]
+def restore_vm(request: "RestoreRequest", engine: "Engine",  # type: ignore[empty-body]
+               settings: "ProviderSettings") -> "RestoreResult":
     """Bring one copy of one VM back into the engine, the provider's own way.
 
     Called by: restore.restore.restore (once per copy of an item this provider listed,
@@ -336,8 +349,8 @@ def list_generations(settings: "ProviderSettings") -> List["GenerationInfo"]:  #
 
 
 @_spec
-def forget_generations(settings: "ProviderSettings",
-                       generations: List[str]) -> "PruneResult":  # type: ignore[empty-body]
+def forget_generations(settings: "ProviderSettings",  # type: ignore[empty-body]
+                       generations: List[str]) -> "PruneResult":
     """Remove these generations, then every stored OVF no remaining generation references.
 
     Called by: stores.retention.prune (``ovirt-backup prune``), under the system's backup

@@ -346,8 +346,10 @@ class Query:
         chosen = [i for i in items if self.admits(i)]
         chosen.sort(key=newest_first)
         if not self.every:
-            seen: set = set()
-            chosen = [i for i in chosen if not (i.vm_id in seen or seen.add(i.vm_id))]
+            newest: Dict[str, Restorable] = {}
+            for i in chosen:
+                newest.setdefault(i.vm_id, i)
+            chosen = list(newest.values())
         return chosen[:self.limit] if self.limit is not None else chosen
 
 

@@ -36,7 +36,6 @@ from urllib.parse import urlsplit, urlunsplit
 
 import pytest
 
-
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 START = PROJECT_ROOT / "scripts" / "start-saio.sh"
 STOP = PROJECT_ROOT / "scripts" / "stop-saio.sh"

@@ -4,11 +4,11 @@ import sqlite3
 
 import pytest
 
-from ovirt_backup_plugin.testing import synth
 from ovirt_backup_plugin.host import Session
 from ovirt_backup_plugin.model import EngineIdentity
-from ovirt_backup_plugin.testing.replay import ReplayEngine
 from ovirt_backup_plugin.stores.ownership import attach
+from ovirt_backup_plugin.testing import synth
+from ovirt_backup_plugin.testing.replay import ReplayEngine
 
 
 def other_engine():

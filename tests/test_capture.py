@@ -6,14 +6,14 @@ import zlib
 
 import pytest
 
-from ovirt_backup_plugin.testing import synth
-from ovirt_backup_plugin.backup.run import run_backup
 from ovirt_backup_plugin.backup.capture import capture_one, captured
+from ovirt_backup_plugin.backup.run import run_backup
 from ovirt_backup_plugin.engine import Engine, EngineSettings
 from ovirt_backup_plugin.model import Query
 from ovirt_backup_plugin.ovf import ovf_hash
-from ovirt_backup_plugin.testing.replay import ReplayEngine
 from ovirt_backup_plugin.restore.listing import gather
+from ovirt_backup_plugin.testing import synth
+from ovirt_backup_plugin.testing.replay import ReplayEngine
 
 PAGE = 40
 

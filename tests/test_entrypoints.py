@@ -13,9 +13,9 @@ from pathlib import Path
 
 import pytest
 
-from ovirt_backup_plugin.testing.cassettes import demo_cassettes
 from ovirt_backup_plugin.errors import ConfigError
 from ovirt_backup_plugin.host.plugins import get_plugin_manager, installed_providers
+from ovirt_backup_plugin.testing.cassettes import demo_cassettes
 from ovirt_backup_plugin.testing.replay import ReplayEngine
 
 EXAMPLE = Path(__file__).resolve().parent.parent / "examples" / "ovirt-backup-ovfdir"

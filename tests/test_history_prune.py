@@ -12,21 +12,27 @@ import uuid
 
 import pytest
 
-from ovirt_backup_plugin.testing import synth
 from ovirt_backup_plugin.cli import main
-from ovirt_backup_plugin.host.config import load_config
-from ovirt_backup_plugin.testing.contract import ProviderContract, ProviderHarness
 from ovirt_backup_plugin.engine import Engine
 from ovirt_backup_plugin.errors import BackupError, ConfigError
-from ovirt_backup_plugin.restore.history import build_history
 from ovirt_backup_plugin.host import Session
+from ovirt_backup_plugin.host.config import load_config
 from ovirt_backup_plugin.model import GenerationInfo, Query, Restorable
 from ovirt_backup_plugin.ovf import parse_ovf
-from ovirt_backup_plugin.testing.replay import ReplayEngine
+from ovirt_backup_plugin.restore.history import build_history
 from ovirt_backup_plugin.restore.listing import gather
-from ovirt_backup_plugin.stores.retention import (NOTHING_KEPT, Generation, Policy, decide,
-                                                 left_without_backup, make_policy,
-                                                 parse_duration)
+from ovirt_backup_plugin.stores.retention import (
+    NOTHING_KEPT,
+    Generation,
+    Policy,
+    decide,
+    left_without_backup,
+    make_policy,
+    parse_duration,
+)
+from ovirt_backup_plugin.testing import synth
+from ovirt_backup_plugin.testing.contract import ProviderContract, ProviderHarness
+from ovirt_backup_plugin.testing.replay import ReplayEngine
 
 pytest_plugins = ["tests.swift_service"]
 
@@ -412,7 +418,10 @@ def gen(n, days_old, now):
 def test_decisions_keep_last_or_within_and_never_the_newest():
     now = T0
     gens = [gen(n, age, now) for n, age in enumerate([50, 40, 20, 10, 0])]
-    keep = lambda policy: [d.generation.id for d in decide(gens, policy, now) if d.keep]
+
+    def keep(policy):
+        return [d.generation.id for d in decide(gens, policy, now) if d.keep]
+
     assert keep(Policy(keep_last=2)) == ["g4", "g3"]
     assert keep(Policy(keep_within=dt.timedelta(days=30), within_text="30d")) == [
         "g4", "g3", "g2"]

@@ -20,8 +20,17 @@ from ovirt_backup_plugin.backup.run import run_backup
 from ovirt_backup_plugin.engine import EngineSettings
 from ovirt_backup_plugin.host import ProviderHandle, Session
 from ovirt_backup_plugin.host.plugins import FORBIDDEN, REQUIRED
-from ovirt_backup_plugin.model import (KEEPS_ENGINE, KEEPS_OVF, GenerationInfo, ProviderDeclaration,
-                                       PruneResult, Query, Restorable, RestoreResult, StoreInfo)
+from ovirt_backup_plugin.model import (
+    KEEPS_ENGINE,
+    KEEPS_OVF,
+    GenerationInfo,
+    ProviderDeclaration,
+    PruneResult,
+    Query,
+    Restorable,
+    RestoreResult,
+    StoreInfo,
+)
 from ovirt_backup_plugin.restore.listing import gather
 from ovirt_backup_plugin.restore.restore import restore
 from ovirt_backup_plugin.stores.ownership import attach

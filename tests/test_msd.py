@@ -9,22 +9,25 @@ messages, exit codes).
 from pathlib import Path
 from xml.etree import ElementTree
 
-import dataclasses
-
 import pytest
 from ovirtsdk4 import types
 
 from ovirt_backup_plugin import hookimpl
-from ovirt_backup_plugin.testing import synth
 from ovirt_backup_plugin.backup.run import EXIT_FAILED, EXIT_OK, EXIT_PARTIAL, run_backup
 from ovirt_backup_plugin.engine import EngineSettings
 from ovirt_backup_plugin.errors import ConfigError, ProviderError
 from ovirt_backup_plugin.host import ProviderHandle, Session
-from ovirt_backup_plugin.model import (KEEPS_NOTHING, ProviderDeclaration, Query,
-                                       RestoreRequest, VnicProfileMapping)
-from ovirt_backup_plugin.testing.replay import ReplayEngine
+from ovirt_backup_plugin.model import (
+    KEEPS_NOTHING,
+    ProviderDeclaration,
+    Query,
+    RestoreRequest,
+    VnicProfileMapping,
+)
 from ovirt_backup_plugin.restore.listing import gather, select
 from ovirt_backup_plugin.restore.restore import restore
+from ovirt_backup_plugin.testing import synth
+from ovirt_backup_plugin.testing.replay import ReplayEngine
 
 API = "/ovirt-engine/api"
 FAST = {"retries": "2", "retry_delay": "0", "busy_wait": "0", "confirm_timeout": "0"}

@@ -9,10 +9,10 @@ import pytest
 from lxml import etree
 
 from ovirt_backup_plugin import ovf
-from ovirt_backup_plugin.ovf import parse as ovf_parse
 from ovirt_backup_plugin.errors import OvfError
 from ovirt_backup_plugin.model import Disk, Nic, Snapshot
 from ovirt_backup_plugin.ovf import MAX_OVF_BYTES, diff_identities, ovf_hash, parse_ovf
+from ovirt_backup_plugin.ovf import parse as ovf_parse
 
 RHEL7S_ID = "17a94da8-3d02-430e-9b83-5e39f92907e8"
 RHEL7S_DISK_ID = "f6e4775b-53be-4136-9e30-f0be18b70668"      # the API's /disks/{id}

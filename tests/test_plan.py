@@ -16,13 +16,11 @@ from xml.sax.saxutils import escape
 
 import pytest
 
-from ovirt_backup_plugin.testing import synth
-from ovirt_backup_plugin.cli import main
 from ovirt_backup_plugin.model import Restorable
 from ovirt_backup_plugin.ovf import parse_ovf
-from ovirt_backup_plugin.restore.picker import parse_selection, pick
-from ovirt_backup_plugin.testing.replay import ReplayEngine
 from ovirt_backup_plugin.restore.listing import Listing
+from ovirt_backup_plugin.restore.picker import parse_selection, pick
+from ovirt_backup_plugin.testing import synth
 
 PASSWORD = "replay-secret"
 ROOT = Path(__file__).resolve().parent.parent

@@ -7,13 +7,13 @@ import textwrap
 
 import pytest
 
-from ovirt_backup_plugin.testing import synth
 from ovirt_backup_plugin.backup.run import run_backup
 from ovirt_backup_plugin.hooks import localdb
 from ovirt_backup_plugin.host import make_handles
 from ovirt_backup_plugin.host.config import Config
 from ovirt_backup_plugin.model import Query
 from ovirt_backup_plugin.restore.listing import gather
+from ovirt_backup_plugin.testing import synth
 
 pytest_plugins = ["pytester"]
 

@@ -17,8 +17,9 @@ from vcr.persisters.filesystem import FilesystemPersister
 from vcr.serializers import jsonserializer, yamlserializer
 
 from ovirt_backup_plugin import cli
-from ovirt_backup_plugin.testing import record as record_module, synth
 from ovirt_backup_plugin.errors import EngineError
+from ovirt_backup_plugin.testing import record as record_module
+from ovirt_backup_plugin.testing import synth
 from ovirt_backup_plugin.testing.record import RecordingProxy, record_command
 from ovirt_backup_plugin.testing.replay import ReplayEngine
 

@@ -259,7 +259,7 @@ def test_command_line_prints_the_url_first_and_serves():
 def test_url_needs_a_started_server():
     eng = ReplayEngine([SSO])
     with pytest.raises(RuntimeError):
-        eng.url
+        _ = eng.url
 
 
 # -- scrubbing ------------------------------------------------------------------------------

@@ -17,12 +17,12 @@ import urllib.parse
 import pytest
 from lxml import etree
 
-from ovirt_backup_plugin.testing import synth
-from ovirt_backup_plugin.cli import main
-from ovirt_backup_plugin.backup.lock import RunLock, lock_path
-from ovirt_backup_plugin.testing.replay import ReplayEngine
 from ovirt_backup_plugin.backup.capture import AHEAD
+from ovirt_backup_plugin.backup.lock import RunLock, lock_path
 from ovirt_backup_plugin.backup.runner import parse_duration
+from ovirt_backup_plugin.cli import main
+from ovirt_backup_plugin.testing import synth
+from ovirt_backup_plugin.testing.replay import ReplayEngine
 
 PASSWORD = "replay-secret"
 SYSTEM = "test-engine"

@@ -1,18 +1,12 @@
 """Backup → list → restore end to end: the CLI, the real SDK over HTTP, a replay engine."""
-import json
 import os
 import subprocess
 import sys
 import textwrap
 from pathlib import Path
 
-import pytest
-from lxml import etree
-
-from ovirt_backup_plugin.testing import synth
-from ovirt_backup_plugin.cli import main
 from ovirt_backup_plugin.ovf import ovf_hash
-from ovirt_backup_plugin.testing.replay import ReplayEngine
+from ovirt_backup_plugin.testing import synth
 
 PASSWORD = "replay-secret"
 SSO = Path(__file__).resolve().parent.parent / "cassettes" / "sso.yaml"

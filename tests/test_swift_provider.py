@@ -72,7 +72,8 @@ def backup(handle, vms, ok=True):
     return run, written
 
 
-def listed(handle, query=Query(every=True)):
+def listed(handle, query=None):
+    query = query or Query(every=True)
     return query.answer(handle.list_restorable(query, None))
 
 

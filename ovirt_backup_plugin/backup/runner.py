@@ -201,9 +201,10 @@ class Runner:
     # -- the loop ------------------------------------------------------------------------
     def run(self) -> int:
         events_enabled(self.config)            # a bad setting fails before the first run
-        if not self.once and self.every < SHORT_INTERVAL:
+        every = self.every or 0.0
+        if not self.once and every < SHORT_INTERVAL:
             log.warning("runs every %s: every run reads every VM's OVF from the engine; "
-                        "an interval under 1m is meant for tests", format_seconds(self.every))
+                        "an interval under 1m is meant for tests", format_seconds(every))
         runner_lock = None
         if not self.once:
             runner_lock = RunLock(self.config.state_dir, self.config.system, kind="runner")
@@ -217,10 +218,10 @@ class Runner:
                 if self.once or self.should_stop() or (self.max_runs and
                                                        self.runs >= self.max_runs):
                     break
-                due = started + self.every
+                due = started + every
                 if due <= time.monotonic():
                     log.warning("run %d took longer than the interval (%s); the next one "
-                                "starts now", self.runs, format_seconds(self.every))
+                                "starts now", self.runs, format_seconds(every))
                     due = time.monotonic()
                 else:
                     at = dt.datetime.now().astimezone() + dt.timedelta(

@@ -7,8 +7,7 @@
 * :mod:`.faults` -- SDK errors turned into messages an admin can act on.
 """
 from .adapter import EVENT_ORIGIN, OVF_STORE_UPDATED_EVENT, Engine, OvfStoreEvent
-from .inventory import (Cluster, DataCenter, EngineVm, Network, StorageDomain, Template,
-                        VnicProfile)
+from .inventory import Cluster, DataCenter, EngineVm, Network, StorageDomain, Template, VnicProfile
 from .paging import Pager, page_search, search_value
 from .settings import EngineSettings
 

@@ -21,8 +21,7 @@ from ovirtsdk4 import types
 from ..errors import ConfigError, ConflictError, EngineError
 from ..model import EngineIdentity, VnicProfileMapping
 from .faults import short, translate
-from .inventory import (Cluster, DataCenter, EngineVm, Network, StorageDomain, Template,
-                        VnicProfile)
+from .inventory import Cluster, DataCenter, EngineVm, Network, StorageDomain, Template, VnicProfile
 from .paging import Pager, page_search, search_value
 from .settings import EngineSettings
 

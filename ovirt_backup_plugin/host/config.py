@@ -134,7 +134,7 @@ def _engine_settings(parser: configparser.ConfigParser, insecure: bool,
             with open(pw_path, encoding="utf-8") as f:
                 password = f.read().strip()
         except OSError as e:
-            raise ConfigError(f"cannot read the engine password file {pw_path}: {e.strerror}")
+            raise ConfigError(f"cannot read the engine password file {pw_path}: {e.strerror}") from None
     else:
         password = os.environ.get(section.get("password_env") or DEFAULT_PASSWORD_ENV)
     insecure = insecure or _bool(section.get("insecure", "false"))

@@ -18,10 +18,25 @@ import pluggy
 
 from ..engine import Engine
 from ..errors import BackupError, OvfError, ProviderError
-from ..model import (KEEPS_ENGINE, KEEPS_OVF, BackupOutcome, EngineIdentity, GenerationInfo,
-                     Note, ProviderDeclaration, ProviderSettings, PruneResult, Query,
-                     Restorable, RestoreRequest, RestoreResult, Run, StoreInfo, VmBackup,
-                     VmIdentity)
+from ..model import (
+    KEEPS_ENGINE,
+    KEEPS_OVF,
+    BackupOutcome,
+    EngineIdentity,
+    GenerationInfo,
+    Note,
+    ProviderDeclaration,
+    ProviderSettings,
+    PruneResult,
+    Query,
+    Restorable,
+    RestoreRequest,
+    RestoreResult,
+    Run,
+    StoreInfo,
+    VmBackup,
+    VmIdentity,
+)
 from ..ovf import HashMismatch, open_blob, parse_ovf
 from .options import HostOptions
 

@@ -13,6 +13,7 @@ cannot break a system that does not use that provider.
 """
 from __future__ import annotations
 
+import functools
 import importlib
 from dataclasses import dataclass
 from importlib import metadata
@@ -76,8 +77,8 @@ def installed_providers() -> Dict[str, ProviderInfo]:
     found: Dict[str, ProviderInfo] = {}
     for name, module in BUILTIN_PROVIDERS.items():
         found[name] = ProviderInfo(name, module, DISTRIBUTION, __version__, True,
-                                   name in HIDDEN_PROVIDERS,
-                                   lambda module=module: importlib.import_module(module))
+                                   name in HIDDEN_PROVIDERS, functools.partial(
+                                       importlib.import_module, module))
     for ep in metadata.entry_points(group=PROJECT):
         if ep.name in found:
             if found[ep.name].builtin and ep.value == found[ep.name].module:
@@ -114,7 +115,7 @@ def get_plugin_manager(enabled: Optional[Iterable[str]] = None,
             _register(pm, name, info.load, info.distribution)
             origins[name] = info.distribution
     for name, plugin in extra:
-        _register(pm, name, lambda plugin=plugin: plugin, "extra")
+        _register(pm, name, functools.partial(_same, plugin), "extra")
         origins[name] = "extra"
     try:
         pm.check_pending()
@@ -124,6 +125,10 @@ def get_plugin_manager(enabled: Optional[Iterable[str]] = None,
     for name, origin in origins.items():
         check_provider(pm, name, origin)
     return pm
+
+
+def _same(plugin: object) -> object:
+    return plugin
 
 
 def _register(pm: pluggy.PluginManager, name: str, load: Callable[[], object], dist: str) -> None:

@@ -1,18 +1,20 @@
 """``diff_identities``: human-readable configuration changes between two identities."""
 from __future__ import annotations
 
-from typing import Iterable, Iterator, List
+from typing import Callable, Dict, Iterable, Iterator, List, TypeVar
 
 from ..model import Disk, Nic, Snapshot, VmIdentity
 
 __all__ = ["diff_identities"]
 
+T = TypeVar("T")
 
-def _show(value) -> str:
+
+def _show(value: object) -> str:
     return "(none)" if value is None or value == "" else str(value)
 
 
-def _change(label: str, old, new, unit: str = "") -> Iterator[str]:
+def _change(label: str, old: object, new: object, unit: str = "") -> Iterator[str]:
     if old != new:
         suffix = f" {unit}" if unit else ""
         yield f"{label}: {_show(old)} → {_show(new)}{suffix}"
@@ -24,7 +26,8 @@ def _describe_disk(disk: Disk) -> str:
     return f"{disk.alias or disk.id} ({size}, {_show(disk.interface)}{extra}, id {disk.id})"
 
 
-def _added_removed(what: str, before: dict, after: dict, describe) -> Iterator[str]:
+def _added_removed(what: str, before: Dict[str, T], after: Dict[str, T],
+                   describe: Callable[[T], str]) -> Iterator[str]:
     """"<what> added: …" and "<what> removed: …" lines of two keyed collections."""
     yield from (f"{what} added: {describe(v)}" for k, v in after.items() if k not in before)
     yield from (f"{what} removed: {describe(v)}" for k, v in before.items() if k not in after)

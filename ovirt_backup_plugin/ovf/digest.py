@@ -44,7 +44,7 @@ _SIZE_ATTR_RE = re.compile(r"\sovf:size\s*=\s*(?:\"[^\"]*\"|'[^']*')")
 _ACTUAL_SIZE_RE = re.compile(r"ovf:actual_size\s*=\s*(?:\"[^\"]*\"|'[^']*')")
 
 
-def _drop_file_size(match) -> str:
+def _drop_file_size(match: "re.Match[str]") -> str:
     return _SIZE_ATTR_RE.sub("", match.group(0))
 
 

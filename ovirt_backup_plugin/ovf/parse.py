@@ -30,7 +30,7 @@ from __future__ import annotations
 
 import re
 import threading
-from typing import Dict, Iterable, Iterator, List, Optional, Tuple, Union
+from typing import Any, Dict, Iterable, Iterator, List, Optional, Tuple, Union
 
 from lxml import etree
 
@@ -148,7 +148,7 @@ def _parse_secure(document: Union[str, bytes], max_bytes: int) -> etree._Element
 # --------------------------------------------------------------------------------------
 # Small tree helpers
 # --------------------------------------------------------------------------------------
-def _local(tag) -> str:
+def _local(tag: object) -> str:
     """Local name of an element tag; "" for processing instructions and entities."""
     return tag.rpartition("}")[2] if isinstance(tag, str) else ""
 
@@ -167,7 +167,7 @@ _A_BOOT = _ovf_keys("boot")
 _A_SNAPSHOT_ID = _ovf_keys("vm_snapshot_id")
 
 
-def _attr(el, keys: Tuple[str, ...]) -> str:
+def _attr(el: Any, keys: Tuple[str, ...]) -> str:
     for key in keys:
         value = el.get(key)
         if value is not None:
@@ -175,11 +175,11 @@ def _attr(el, keys: Tuple[str, ...]) -> str:
     return ""
 
 
-def _text(el) -> str:
+def _text(el: Any) -> str:
     return "" if el is None else (el.text or "").strip()
 
 
-def _section_kind(el) -> str:
+def _section_kind(el: Any) -> str:
     """``Section xsi:type="ovf:DiskSection_Type"`` and ``<DiskSection>`` both give "DiskSection"."""
     name = _local(el.tag)
     if name != "Section":
@@ -188,7 +188,7 @@ def _section_kind(el) -> str:
     return kind[:-5] if kind.endswith("_Type") else kind
 
 
-def _children_text(el) -> Dict[str, str]:
+def _children_text(el: Any) -> Dict[str, str]:
     """Local name -> text of an element's children (first occurrence wins)."""
     out: Dict[str, str] = {}
     for child in el:                       # the hot loop of parse_ovf: helpers inlined
@@ -223,7 +223,7 @@ def parse_ovf(text: Union[str, bytes], *, max_bytes: int = MAX_OVF_BYTES) -> VmI
     if _local(root.tag) != "Envelope":
         raise OvfError(f"not an OVF document: root element is <{_local(root.tag) or root.tag}>, "
                        "expected <ovf:Envelope>")
-    disk_elements: List = []
+    disk_elements: List[Any] = []
     content = None
     for child in root:
         kind = _section_kind(child)
@@ -247,7 +247,7 @@ class _ContentData:
         self.snapshots: List[Snapshot] = []
 
 
-def _read_content(content) -> _ContentData:
+def _read_content(content: Any) -> _ContentData:
     # iterchildren(*tags) filters in C: the ~50 other children never become Python objects.
     data = _ContentData()
     for el in content.iterchildren(*_CONTENT_TAGS):
@@ -265,7 +265,7 @@ def _read_content(content) -> _ContentData:
     return data
 
 
-def _hardware_items(section) -> Iterator[Dict[str, str]]:
+def _hardware_items(section: Any) -> Iterator[Dict[str, str]]:
     """The CPU, memory, NIC and disk Items of a VirtualHardwareSection, as name -> text."""
     for resource_type in section.iter(_RASD_RESOURCE_TYPE):
         if _text(resource_type) in _READ_RESOURCE_TYPES:
@@ -274,7 +274,7 @@ def _hardware_items(section) -> Iterator[Dict[str, str]]:
                 yield _children_text(item)
 
 
-def _identity(content, disk_elements: List) -> VmIdentity:
+def _identity(content: Any, disk_elements: List[Any]) -> VmIdentity:
     data = _read_content(content)
     fields = data.fields
     vm_id, name = data.vm_id, fields.get("Name", "")
@@ -353,13 +353,14 @@ def _memory_mb(items: Iterable[Dict[str, str]]) -> Optional[int]:
     return None
 
 
-def _disks(disk_elements: List, items: List[Dict[str, str]], active_snapshot: str) -> Tuple[Disk, ...]:
+def _disks(disk_elements: List[Any], items: List[Dict[str, str]],
+           active_snapshot: str) -> Tuple[Disk, ...]:
     """One Disk per disk id (the first part of ovf:fileRef), from its active volume."""
     storage_by_volume = {
         item.get("InstanceId", ""): item.get("StorageId", "")
         for item in items if item.get("ResourceType") == _RT_DISK
     }
-    volumes: Dict[str, list] = {}          # disk id -> its <Disk> volumes, in document order
+    volumes: Dict[str, List[Any]] = {}          # disk id -> its <Disk> volumes, in document order
     for el in disk_elements:
         volume_id = _attr(el, _A_DISK_ID)
         disk_id = _attr(el, _A_FILE_REF).partition("/")[0] or volume_id
@@ -371,7 +372,7 @@ def _disks(disk_elements: List, items: List[Dict[str, str]], active_snapshot: st
     )
 
 
-def _active_volume(volumes: List, active_snapshot: str):
+def _active_volume(volumes: List[Any], active_snapshot: str) -> Any:
     """The volume of the ACTIVE snapshot; else the last listed (the engine lists base -> leaf)."""
     if active_snapshot and len(volumes) > 1:
         for el in volumes:
@@ -380,7 +381,7 @@ def _active_volume(volumes: List, active_snapshot: str):
     return volumes[-1]
 
 
-def _disk(disk_id: str, el, storage_by_volume: Dict[str, str]) -> Disk:
+def _disk(disk_id: str, el: Any, storage_by_volume: Dict[str, str]) -> Disk:
     return Disk(
         id=disk_id,
         alias=_attr(el, _A_ALIAS),
@@ -400,7 +401,7 @@ def _nic(item: Dict[str, str]) -> Nic:
     )
 
 
-def _snapshot(el) -> Snapshot:
+def _snapshot(el: Any) -> Snapshot:
     fields = _children_text(el)
     return Snapshot(
         id=_attr(el, _A_ID),

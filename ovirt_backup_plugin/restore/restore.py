@@ -15,8 +15,7 @@ from typing import Callable, Dict, List, Optional, Sequence, Tuple
 from ..engine import Engine
 from ..errors import BackupError
 from ..host import CheckedOvf, ProviderHandle
-from ..model import (FLAG_ID_MISMATCH, Restorable, RestoreRequest, RestoreResult,
-                     VnicProfileMapping)
+from ..model import FLAG_ID_MISMATCH, Restorable, RestoreRequest, RestoreResult, VnicProfileMapping
 from .templates import TemplateCheck
 
 log = logging.getLogger(__name__)
@@ -63,7 +62,7 @@ def copy_names(item: Restorable, copies: int, pattern: Optional[str],
     try:
         names = [pattern.format(name=item.name, n=n, id=item.vm_id) for n in range(1, copies + 1)]
     except (KeyError, IndexError, ValueError) as e:
-        raise BackupError(f"--name-pattern {pattern!r}: use {{name}}, {{n}} and {{id}} ({e})")
+        raise BackupError(f"--name-pattern {pattern!r}: use {{name}}, {{n}} and {{id}} ({e})") from None
     return [CopyName(name, new_ids or copies > 1 or forced) for name in names]
 
 

@@ -245,7 +245,7 @@ def prune(handles: Sequence[ProviderHandle], engine: Engine, *, provider: Option
         return 1 if failed else 0
     done = 0
     for h in targets:
-        remove = plans.get(h.name)
+        remove = plans.get(h.name) or []
         if not remove:
             continue
         try:

@@ -28,8 +28,8 @@ from typing import ContextManager, Dict, Iterator, List, Mapping, Optional
 import pytest
 from lxml import etree
 
-from ..backup.run import BackupReport, backup_of, new_run, run_backup
 from ..backup.capture import capture_one
+from ..backup.run import BackupReport, backup_of, new_run, run_backup
 from ..engine import Engine, EngineSettings
 from ..errors import ProviderError
 from ..host import ProviderHandle, Session
@@ -106,7 +106,7 @@ class ProviderContract:
                 path = eng.write_cassette(tmp_path / f"contract-{label}.yaml")
                 servers[label] = stack.enter_context(ReplayEngine([path],
                                                                   password=self.password))
-                servers[label].synthetic = eng          # type: ignore[attr-defined]
+                servers[label].synthetic = eng
             yield servers
 
     def session(self, harness: ProviderHarness, server: Optional[ReplayEngine] = None,
@@ -121,15 +121,15 @@ class ProviderContract:
                                   extra=[(harness.name, harness.plugin)])
 
     def handle(self, harness: ProviderHarness, **options: str) -> ProviderHandle:
-        return self.session(harness, **options).handles[0]
+        return self.session(harness, None, **options).handles[0]
 
     def backup(self, harness: ProviderHarness, server: ReplayEngine, **options: str) -> BackupReport:
         with self.session(harness, server, **options) as s:
             return run_backup(s.engine, s.handles, system=harness.system)
 
-    def listing(self, harness: ProviderHarness, query: Query = Query(),
+    def listing(self, harness: ProviderHarness, query: Optional[Query] = None,
                 **options: str) -> List[Restorable]:
-        listing = gather([self.handle(harness, **options)], Engine(None), query)
+        listing = gather([self.handle(harness, **options)], Engine(None), query or Query())
         assert not listing.errors, listing.errors
         return listing.items
 
@@ -310,7 +310,7 @@ class ProviderContract:
         eng.vms[n] = dataclasses.replace(changed.vms[n], cluster=eng.vms[n].cluster)
         path = eng.write_cassette(tmp_path / "contract-beta-changed.yaml")
         with ReplayEngine([path], password=self.password) as server:
-            server.synthetic = eng                      # type: ignore[attr-defined]
+            server.synthetic = eng
             yield server
 
     def test_forgetting_generations_removes_exactly_the_unreferenced_ovfs(self, harness,
@@ -369,7 +369,8 @@ class ProviderContract:
         first = self.backup(harness, engines["first"])
         info = handle.describe_store()
         dc_ids = {dc.id for dc in engines["first"].synthetic.datacenters}
-        assert info is not None and set(info.owner.datacenter_ids) == dc_ids
+        assert info is not None and info.owner is not None
+        assert set(info.owner.datacenter_ids) == dc_ids
         assert info.generations == 1 and info.last_run is not None and info.format >= 1
 
         refused = self.backup(harness, other_engine)

@@ -9,7 +9,7 @@ from __future__ import annotations
 import logging
 import threading
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from typing import Optional
+from typing import List, Optional
 from urllib.parse import urlsplit
 
 log = logging.getLogger(__name__)
@@ -22,7 +22,7 @@ class LoopbackHandler(BaseHTTPRequestHandler):
     def read_body(self) -> bytes:
         """The request body, whether sized by Content-Length or sent chunked."""
         if "chunked" in (self.headers.get("Transfer-Encoding") or "").lower():
-            chunks = []
+            chunks: List[bytes] = []
             while True:
                 size = int(self.rfile.readline().split(b";")[0].strip() or b"0", 16)
                 if size == 0:
@@ -67,6 +67,7 @@ class LoopbackServer:
         if self._server is None:
             raise RuntimeError(f"{type(self).__name__} is not started")
         host, port = self._server.server_address[:2]
+        host = host.decode() if isinstance(host, bytes) else host
         return f"http://{host}:{port}{self.url_path}"
 
     def start(self):
@@ -87,7 +88,8 @@ class LoopbackServer:
         if server is not None:
             server.shutdown()
             server.server_close()
-            self._thread.join(timeout=5)
+            if self._thread is not None:
+                self._thread.join(timeout=5)
 
     def __enter__(self):
         return self.start()

@@ -313,10 +313,10 @@ class RecordingProxy(LoopbackServer):
         with self._lock:
             secrets = sorted({s for s in self._secrets if len(s) >= _MIN_SECRET}
                              - {MASK}, key=len, reverse=True)
-        forms = set()
+        variants: Set[str] = set()
         for s in secrets:
-            forms.update({s, quote_plus(s), quote(s, safe=""), json.dumps(s)[1:-1]})
-        forms = sorted((f for f in forms if len(f) >= _MIN_SECRET), key=len, reverse=True)
+            variants.update({s, quote_plus(s), quote(s, safe=""), json.dumps(s)[1:-1]})
+        forms = sorted((f for f in variants if len(f) >= _MIN_SECRET), key=len, reverse=True)
         encoded = [f.encode("utf-8") for f in forms]
 
         def redact(value):

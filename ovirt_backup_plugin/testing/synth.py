@@ -31,7 +31,10 @@ from http import HTTPStatus
 from pathlib import Path
 from typing import Dict, Iterable, List, Optional, Sequence, Tuple, Union
 from urllib.parse import parse_qsl, urlencode, urlsplit
+from xml.etree import ElementTree
 from xml.sax.saxutils import escape, quoteattr
+
+from vcr.serializers import jsonserializer, yamlserializer
 
 ENGINE = "https://engine.example.com"
 EMPTY_PAGES_AFTER = 5                              # = capture.AHEAD, the most read ahead
@@ -247,7 +250,7 @@ def _ovf_attrs(pairs: Sequence[Tuple[str, object]]) -> str:
 
 
 def _device(kind: str, device: str, address: str, *, alias: str = "", boot: int = 0,
-            readonly: bool = False, spec: Optional[Dict[str, str]] = None) -> str:
+            readonly: bool = False, spec: Optional[Dict[str, object]] = None) -> str:
     """The engine's per-device block (``writeVmDeviceInfo``)."""
     out = (_el("Type", kind) + _el("Device", device) + _el("rasd:Address", address)
            + _el("BootOrder", boot) + _el("IsPlugged", "true")
@@ -391,7 +394,7 @@ def make_ovf(vm_id: str, name: str, *, cluster: str = "Default", os: str = "rhel
                  + _el("rasd:ResourceType", 15)
                  + _device("disk", "cdrom", f"{{type=drive, {cd_unit}}}", alias="ua-cdrom",
                            boot=2, readonly=True, spec={"path": ""}))
-    others = [
+    others: List[Tuple[str, str, str, str, Optional[Dict[str, object]]]] = [
         ("channel", "unix", "{type=virtio-serial, bus=0, controller=0, port=1}", "channel0", None),
         ("channel", "spicevmc", "{type=virtio-serial, bus=0, controller=0, port=3}", "channel2",
          None),
@@ -506,18 +509,16 @@ def _ovf_disks(ovf: str) -> List[Dict[str, str]]:
 
     A VM given an OVF that does not parse (tests of broken OVFs) has no disks here.
     """
-    from xml.etree import ElementTree
-
     try:
         root = ElementTree.fromstring(ovf.encode("utf-8"))
     except ElementTree.ParseError:
         return []
     attr = "{%s}" % OVF_NS
-    storage = {item.findtext("{%s}HostResource" % RASD_NS): item.findtext(
-        "{%s}StorageId" % RASD_NS) for item in root.iter("Item")}
+    storage = {item.findtext("{%s}HostResource" % RASD_NS) or "": item.findtext(
+        "{%s}StorageId" % RASD_NS) or "" for item in root.iter("Item")}
     return [{k: disk.get(attr + k, "") for k in ("fileRef", "size", "actual_size",
                                                   "volume-format", "volume-type", "disk-alias")}
-            | {"storage_domain": storage.get(disk.get(attr + "fileRef"), "")}
+            | {"storage_domain": storage.get(disk.get(attr + "fileRef") or "", "")}
             for disk in root.iter("Disk")]
 
 
@@ -888,8 +889,6 @@ class SyntheticEngine:
     def write_cassette(self, path: Union[str, Path], *, page_size: int = 100,
                        sso: bool = True) -> Path:
         """Write :meth:`interactions` as a vcrpy cassette (YAML, or JSON for ``*.json``)."""
-        from vcr.serializers import jsonserializer, yamlserializer
-
         path = Path(path)
         data = {"version": 1, "interactions": self.interactions(page_size, sso=sso)}
         if path.suffix.lower() == ".json":
@@ -905,8 +904,6 @@ class SyntheticEngine:
 
 def write_interactions(path: Union[str, Path], interactions: List[dict]) -> Path:
     """Write a list of interactions (e.g. :func:`sso_interactions`) as a YAML/JSON cassette."""
-    from vcr.serializers import jsonserializer, yamlserializer
-
     path = Path(path)
     data = {"version": 1, "interactions": interactions}
     if path.suffix.lower() == ".json":
