@@ -30,13 +30,11 @@ CATEGORIES: List[Tuple[str, Callable[[Key], bool]]] = [
      _in("ovirtsdk4/__init__.py", "send", "wait", "close")),
     ("SDK XML parsing (ovirtsdk4 readers -> types.Vm)",
      _in("ovirtsdk4/service.py", "_internal_read_body")),
-    ("OVF parse (lxml, ovf.parse_ovf)", _in("ovirt_backup_plugin/ovf.py", "parse_ovf")),
-    ("ovf_hash (regex normalize + sha256)", _in("ovirt_backup_plugin/ovf.py", "ovf_hash")),
+    ("OVF parse (lxml, ovf.parse_ovf)", _in("ovirt_backup_plugin/ovf/parse.py", "parse_ovf")),
+    ("ovf_hash (regex normalize + sha256)", _in("ovirt_backup_plugin/ovf/digest.py", "ovf_hash")),
     ("zlib.compress (localdb)", _builtin("zlib.compress")),
     ("sqlite (localdb execute/commit)", _builtin("sqlite3")),
-    ("identity JSON (to_dict + json.dumps)",
-     lambda k: (_in("ovirt_backup_plugin/model.py", "to_dict")(k)
-                or _in("json/__init__.py", "dumps")(k))),
+    ("seal (ovf.seal: the blob providers store)", _in("ovirt_backup_plugin/ovf/seal.py", "seal")),
     ("imports / interpreter start-up", _in("importlib._bootstrap", "_find_and_load")),
 ]
 

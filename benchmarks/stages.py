@@ -103,25 +103,29 @@ def _localdb(eng, ovfs, identities) -> Dict[str, object]:
 
         from ovirt_backup_plugin.hooks import localdb
         from ovirt_backup_plugin.model import BackupOutcome, ProviderSettings, Run, VmBackup
-        from ovirt_backup_plugin.ovf import ovf_hash
+        from ovirt_backup_plugin.ovf import ovf_hash, pack, seal
     except ImportError as e:                                 # the API moved
         return {"error": f"{type(e).__name__}: {e}"}
-    backups = [VmBackup(identity=i, ovf=o, ovf_hash=ovf_hash(o), datacenter=vm.cluster.datacenter.name)
+    backups = [VmBackup(vm_id=i.id, name=i.name, kind=i.kind, datacenter=vm.cluster.datacenter.name,
+                        cluster=vm.cluster.name, ovf_hash=ovf_hash(o), blob=seal(pack(o)), ovf=o,
+                        identity=i)
                for i, o, vm in zip(identities, ovfs, eng.vms)]
     result: Dict[str, object] = {}
     with tempfile.TemporaryDirectory(prefix="bench-stages-") as tmp:
         settings = ProviderSettings(name="localdb", system="bench", state_dir=tmp)
         try:
-            for label, k in (("write_ovf, new blobs (incl. zlib, JSON, commit)", 1),
-                             ("write_ovf, known blobs (SELECT + vms row, commit)", 2)):
+            for label, k in (("write_ovf, new blobs (sealed by the host), commit", 1),
+                             ("write_ovf, known blobs (INSERT OR IGNORE + vms row, commit)", 2)):
                 run = Run(id=f"20261126T000000Z-0000000{k}", started_at=dt.datetime.now(dt.timezone.utc),
                           system="bench", engine_url="http://bench")
                 t0 = time.process_time()
                 w0 = time.perf_counter()
-                localdb.before_backup(run=run, settings=settings)
-                new = sum(1 for b in backups if localdb.write_ovf(run=run, vm=b, settings=settings))
-                localdb.after_backup(run=run, settings=settings, outcome=BackupOutcome(
-                    ok=True, written=len(backups), new_blobs=new))
+                state = localdb.before_backup(settings=settings)
+                new = sum(1 for b in backups if localdb.write_ovf(run=run, state=state, vm=b,
+                                                                  settings=settings))
+                localdb.after_backup(run=run, state=state, settings=settings, note=lambda s: None,
+                                     outcome=BackupOutcome(ok=True, written=len(backups),
+                                                           new_blobs=new))
                 result[label] = {"cpu_us_per_vm": round((time.process_time() - t0) / len(backups) * 1e6, 1),
                                  "wall_us_per_vm": round((time.perf_counter() - w0) / len(backups) * 1e6, 1),
                                  "new": new}

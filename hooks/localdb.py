@@ -94,8 +94,8 @@ def connect(settings) -> sqlite3.Connection:
         path.parent.mkdir(parents=True, exist_ok=True)
         db = sqlite3.connect(path, timeout=float(settings.get("busy_timeout", 5.0)),
                              isolation_level=None)
+        _migrate(db, path)                # first: a newer catalog is refused untouched
         db.execute("PRAGMA journal_mode=WAL")
-        _migrate(db, path)
         return db
     except (OSError, sqlite3.Error) as e:
         raise ProviderError(f"cannot open the catalog {path}: {e}", transient=_busy(e)) from e
@@ -255,7 +255,10 @@ def _sql(query):
     if not query.every and query.at is None and query.generation is None:
         # the newest of each VM: one row per VM in ``latest``
         where = ([_selectors(query, args)] if query.vms else []) + _filters(query, args)
-        sql = (f"SELECT {_COLUMNS}, l.generations FROM latest l JOIN vms v ON "
+        # without selectors, walk ``latest`` (one row per VM) and look each entry up: CROSS
+        # JOIN keeps SQLite from scanning every generation's rows instead
+        join = "JOIN" if query.vms else "CROSS JOIN"
+        sql = (f"SELECT {_COLUMNS}, l.generations FROM latest l {join} vms v ON "
                "v.run_id = l.run_id AND v.vm_id = l.vm_id JOIN runs r ON r.id = l.run_id")
         return sql + (" WHERE " + " AND ".join(where) if where else "") + order, args
     time_args: list = []

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import argparse
 import datetime as dt
+import importlib
 import logging
 import os
 import sys
@@ -18,7 +19,6 @@ from . import __version__
 from .backup import runner
 from .backup.lock import RunLock
 from .backup.run import EXIT_FAILED
-from .demo import run_demo
 from .errors import BackupError
 from .host import Config, Session, load_config
 from .host.plugins import check_provider, get_plugin_manager, installed_providers
@@ -31,7 +31,6 @@ from .restore.plan import make_plan, print_plan
 from .restore.restore import RestoreOptions, restore
 from .stores.ownership import attach
 from .stores.retention import prune
-from .testing.record import record_command
 
 log = logging.getLogger("ovirt_backup_plugin")
 
@@ -247,6 +246,17 @@ def build_parser() -> argparse.ArgumentParser:
 COMMANDS: Dict[str, Callable[[argparse.Namespace, Session], int]] = {
     "backup": cmd_backup, "list": cmd_list, "restore": cmd_restore, "attach": cmd_attach,
     "history": cmd_history, "prune": cmd_prune}
+#: Commands that run the test kit (a replay engine, a recording proxy): looked up by name
+#: when asked for, so that no other command pays for loading vcrpy and the kit.
+KIT_COMMANDS = {"demo": "ovirt_backup_plugin.demo:cli_demo",
+                "record": "ovirt_backup_plugin.testing.record:cli_record"}
+
+
+def kit_command(name: str) -> Callable[[argparse.Namespace], int]:
+    module, _, function = KIT_COMMANDS[name].partition(":")
+    command: Callable[[argparse.Namespace], int] = getattr(importlib.import_module(module),
+                                                           function)
+    return command
 
 
 def main(argv: Optional[List[str]] = None) -> int:
@@ -257,10 +267,8 @@ def main(argv: Optional[List[str]] = None) -> int:
         warn("warning: --insecure: the engine's TLS certificate is NOT verified")
     session = None
     try:
-        if args.command == "demo":
-            return run_demo(state_dir=args.state_dir, echo=echo)
-        if args.command == "record":
-            return record_command(args.config, args.cassette, args.argv, insecure=args.insecure)
+        if args.command in KIT_COMMANDS:
+            return kit_command(args.command)(args)
         config = load_config(args.config, insecure=args.insecure)
         if args.command == "providers":
             return cmd_providers(args, config)

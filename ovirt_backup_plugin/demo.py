@@ -8,6 +8,7 @@ engine (new data center ids, synthesized on the spot) to the same catalog.
 """
 from __future__ import annotations
 
+import argparse
 import dataclasses
 import os
 import tempfile
@@ -19,7 +20,7 @@ from .backup.runner import Runner
 from .engine import EngineSettings
 from .host import Config, Session
 from .model import Query
-from .output import print_listing
+from .output import echo, print_listing
 from .restore.history import history
 from .restore.listing import gather, select
 from .restore.restore import restore
@@ -29,6 +30,11 @@ from .testing.replay import ReplayEngine
 from .testing.synth import SyntheticEngine, demo_engine
 
 DEMO_VM = "web01"
+
+
+def cli_demo(args: argparse.Namespace) -> int:
+    """``ovirt-backup demo [--state-dir DIR]``."""
+    return run_demo(state_dir=args.state_dir, echo=echo)
 
 
 def run_demo(state_dir: Optional[str] = None, echo: Callable[[str], None] = print) -> int:

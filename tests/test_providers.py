@@ -3,6 +3,8 @@ import json
 
 import pytest
 
+from ovirt_backup_plugin import __version__, hookimpl
+from ovirt_backup_plugin.errors import ConfigError
 from ovirt_backup_plugin.testing import synth
 from ovirt_backup_plugin.testing.replay import ReplayEngine
 
@@ -78,7 +80,9 @@ def test_providers_lists_built_ins_and_hides_debug(tmp_path, cli, write_config):
     rows = {line.split()[0]: line.split() for line in out.splitlines()[1:]}
     assert code == 0
     assert {"localdb", "msd", "swift", "noop"} <= set(rows) and "debug" not in rows
-    assert rows["localdb"][1:4] == ["ovirt-backup-plugin", rows["localdb"][2], "yes"]
+    assert rows["localdb"][1:6] == ["ovirt-backup-plugin", __version__, "yes", "built-in",
+                                    "ovf-copies"]
+    assert rows["msd"][3:6] == ["yes", "built-in", "engine-side"]
     assert rows["swift"][3] == "no"
     code, out, _ = cli("--config", cfg, "providers", "--all")
     assert "debug" in out
@@ -102,3 +106,55 @@ def test_a_misspelt_hook_fails_at_start_up():
 
     with pytest.raises(ConfigError, match="'typo' implements a hook that does not exist.*write_ovfs"):
         get_plugin_manager([], extra=[("typo", Typo())])
+
+
+def test_a_typo_in_a_provider_section_is_refused_with_the_closest_key(tmp_path, cli, write_config):
+    cfg = write_config(tmp_path, "http://127.0.0.1:9/ovirt-engine/api",
+                       extra="[provider:localdb]\npathh = /tmp/x.sqlite\n")
+    code, out, err = cli("--config", cfg, "list")
+    assert code == 2
+    assert "[provider:localdb] has an unknown key 'pathh'; did you mean 'path'?" in err
+    assert "keep_last" in err and "retries" in err         # the host's keys are listed too
+
+
+def test_host_keys_never_reach_the_provider(session_of):
+    (handle,) = session_of(["localdb"], {"localdb": {"retries": "5", "keep_last": "3",
+                                                     "datacenter": "Lab"}}).handles
+    assert set(handle.settings.options) == {"path", "busy_timeout"}
+    assert (handle.host.retries, handle.host.retention, handle.settings.datacenter) == (
+        5, {"keep_last": "3"}, "Lab")
+
+
+def test_a_section_for_a_provider_that_is_not_enabled_is_warned_about(tmp_path, cli,
+                                                                     write_config, caplog):
+    cfg = write_config(tmp_path, "http://127.0.0.1:9/ovirt-engine/api",
+                       extra="[provider:locadb]\npath = /tmp/x.sqlite\n")
+    code, out, err = cli("--config", cfg, "list")
+    assert code == 0
+    assert "[provider:locadb] name no enabled provider" in caplog.text
+
+
+def test_unknown_sections_and_keys_of_the_fixed_sections_are_refused(tmp_path, cli):
+    cfg = tmp_path / "c.conf"
+    cfg.write_text("[engine]\nurl = https://e.example.com/ovirt-engine/api\ntimeuot = 3\n")
+    code, _, err = cli("--config", str(cfg), "list")
+    assert code == 2 and "[engine] has an unknown key 'timeuot'; did you mean 'timeout'?" in err
+    cfg.write_text("[backups]\nproviders = localdb\n")
+    code, _, err = cli("--config", str(cfg), "list")
+    assert code == 2 and "unknown section [backups]; did you mean [backup]?" in err
+
+
+class _Stores:
+    """Stores OVFs but cannot list them: refused when registered."""
+
+    @staticmethod
+    @hookimpl
+    def write_ovf(vm, settings):
+        return True
+
+
+def test_a_provider_that_stores_but_cannot_list_is_refused():
+    from ovirt_backup_plugin.host.plugins import get_plugin_manager
+
+    with pytest.raises(ConfigError, match="stores OVFs .write_ovf. but cannot list them"):
+        get_plugin_manager([], extra=[("half", _Stores())])

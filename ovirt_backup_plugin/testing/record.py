@@ -26,6 +26,7 @@ so bodies are stored decoded. Hop-by-hop headers are not forwarded.
 """
 from __future__ import annotations
 
+import argparse
 import configparser
 import datetime as dt
 import gzip
@@ -497,6 +498,11 @@ def _no_proxy_env() -> Dict[str, str]:
         current = env.get(key, "")
         env[key] = ",".join(x for x in (current, "127.0.0.1", "localhost") if x)
     return env
+
+
+def cli_record(args: argparse.Namespace) -> int:
+    """``ovirt-backup record --cassette FILE -- COMMAND...``."""
+    return record_command(args.config, args.cassette, args.argv, insecure=args.insecure)
 
 
 def record_command(config_path: Optional[str], cassette: PathLike, argv: Sequence[str], *,
