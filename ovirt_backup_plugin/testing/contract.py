@@ -51,12 +51,16 @@ class ProviderHarness:
         backend for this test (parsed against what the provider declares, like a file's).
     :param state_dir: the system's state directory.
     :param system: the system name.
+    :param backup_options: the ``[backup]`` section's keys, as strings (for example the
+        encryption key ring: ``encryption_key_file``).
     """
 
     def __init__(self, name: str, plugin: object, options: Mapping[str, str], *,
-                 state_dir: str, system: str = "contract"):
+                 state_dir: str, system: str = "contract",
+                 backup_options: Optional[Mapping[str, str]] = None):
         self.name, self.plugin, self.options = name, plugin, dict(options)
         self.state_dir, self.system = state_dir, system
+        self.backup_options = dict(backup_options or {})
 
     def outage(self) -> ContextManager[None]:
         """Take the backend away for real (network cut, disk full) while the block runs."""
@@ -118,7 +122,8 @@ class ProviderContract:
         return Session.for_engine(settings, system=harness.system, providers=[],
                                   state_dir=harness.state_dir,
                                   provider_options={harness.name: section},
-                                  extra=[(harness.name, harness.plugin)])
+                                  extra=[(harness.name, harness.plugin)],
+                                  **harness.backup_options)
 
     def handle(self, harness: ProviderHarness, **options: str) -> ProviderHandle:
         return self.session(harness, None, **options).handles[0]

@@ -51,6 +51,7 @@ from vcr.serializers import jsonserializer, yamlserializer
 
 from ..errors import ConfigError, EngineError
 from ..host.config import load_config
+from ..private import private_dir, write_private
 from .loopback import LoopbackHandler, LoopbackServer
 from .scrub import FORM_SECRETS, JSON_SECRETS, MASK, scrub_form, scrub_headers, scrub_json
 
@@ -443,11 +444,8 @@ class RecordingProxy(LoopbackServer):
             text = serialize(data, yamlserializer)
             if provenance:
                 text = "".join(f"# {line}\n" for line in provenance.splitlines()) + text
-        path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = path.with_name(path.name + ".part")
-        tmp.write_text(text, encoding="utf-8")
-        os.replace(tmp, path)
-        return path
+        private_dir(path.parent)
+        return write_private(path, text)
 
 
 def _decode(payload: bytes, encoding: str) -> Tuple[bytes, bool]:
