@@ -446,10 +446,13 @@ def inventory_store(settings):
     try:
         db.execute("BEGIN")
         generations = db.execute("SELECT count(*) FROM runs").fetchone()[0]
-        uses = [BlobUse(ovf_hash=r[0], vm_id=r[1], name=r[2], kind=r[3], first=r[4],
-                        last=r[5], generations=r[6], location=r[0])
-                for r in db.execute("SELECT hash, vm_id, name, kind, min(run_id), max(run_id), "
-                                    "count(*) FROM vms GROUP BY hash, vm_id")]
+        # first and last by time (two runs may start in the same second: ids sort by it)
+        uses = [BlobUse(ovf_hash=r[0], vm_id=r[1], name=r[2], kind=r[3], first=r[4].split(" ", 1)[1],
+                        last=r[5].split(" ", 1)[1], generations=r[6], location=r[0])
+                for r in db.execute("SELECT v.hash, v.vm_id, v.name, v.kind, "
+                                    "min(r.started_at || ' ' || v.run_id), "
+                                    "max(r.started_at || ' ' || v.run_id), count(*) FROM vms v "
+                                    "JOIN runs r ON r.id = v.run_id GROUP BY v.hash, v.vm_id")]
         stored = tuple(r[0] for r in db.execute("SELECT hash FROM blobs"))
         orphans = db.execute("SELECT count(*), count(DISTINCT run_id) FROM vms WHERE run_id "
                              "NOT IN (SELECT id FROM runs)").fetchone()

@@ -531,7 +531,8 @@ def inventory_store(settings):
                 manifest = store.manifest(name)
                 if manifest is None:
                     continue                         # pruned meanwhile
-                run, entries = manifest["run"], _manifest_entries(manifest)
+                run = (manifest["started_at"], manifest["run"])      # in time order
+                entries = _manifest_entries(manifest)
                 rebuilt.append((_manifest_run(manifest), entries))
             except ProviderError as e:
                 if e.transient:
@@ -571,7 +572,8 @@ def inventory_store(settings):
         store.close()
     return StoreInventory(
         generations=len(rebuilt), stored=stored, kept=tuple(sorted(kept)), problems=tuple(problems),
-        uses=tuple(BlobUse(ovf_hash=h, vm_id=vm_id, name=u[0], kind=u[1], first=u[2], last=u[3],
+        uses=tuple(BlobUse(ovf_hash=h, vm_id=vm_id, name=u[0], kind=u[1], first=u[2][1],
+                           last=u[3][1],
                            generations=u[4], location="ovf/" + h)
                    for (h, vm_id), u in uses.items()))
 

@@ -78,9 +78,21 @@ class SafeFormatter(logging.Formatter):
         return "\n".join(safe(line) for line in super().formatException(ei).splitlines())
 
 
+class _Stderr(logging.StreamHandler):
+    """A handler on whatever ``sys.stderr`` is when a record comes (it may be replaced)."""
+
+    @property                                             # type: ignore[override]
+    def stream(self) -> Any:
+        return sys.stderr
+
+    @stream.setter
+    def stream(self, _value: Any) -> None:
+        pass
+
+
 def setup(verbosity: int = 0) -> logging.Handler:
     """WARNING, INFO (``-v``) or DEBUG (``-vv``) on stderr, through both gates."""
-    handler = logging.StreamHandler(sys.stderr)
+    handler = _Stderr()
     handler.addFilter(RedactingFilter())
     handler.setFormatter(SafeFormatter("%(levelname)s %(name)s: %(message)s"))
     root = logging.getLogger()

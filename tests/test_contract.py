@@ -52,6 +52,14 @@ class LocalDbHarness(ProviderHarness):
                        (zlib.compress(b"<ovf>bit rot</ovf>"), item.ovf_hash))
         db.close()
 
+    def remove(self, item):
+        import sqlite3
+
+        db = sqlite3.connect(self.options["path"])
+        with db:
+            db.execute("DELETE FROM blobs WHERE hash = ?", (item.ovf_hash,))
+        db.close()
+
 
 @pytest.fixture
 def small_disk(tmp_path):
@@ -95,6 +103,11 @@ class SwiftHarness(ProviderHarness):
     def corrupt(self, item):
         conn = self.service.connection()
         conn.put_object(self.container, item.location, b"<ovf>bit rot</ovf>")
+        conn.close()
+
+    def remove(self, item):
+        conn = self.service.connection()
+        conn.delete_object(self.container, item.location)
         conn.close()
 
 
