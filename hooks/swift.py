@@ -551,8 +551,8 @@ def inventory_store(settings):
                     use[0], use[2], use[3] = entry[_NAME], min(use[2], run), max(use[3], run)
                     use[4] += 1
         expected = _Index()
-        for run, entries in sorted(rebuilt, key=lambda r: (r[0][1], r[0][0])):
-            expected.add(run, entries)
+        for run_row, entries in sorted(rebuilt, key=lambda r: (r[0][1], r[0][0])):
+            expected.add(run_row, entries)
         try:
             index, _ = store.index()
             if (index.runs, index.vms) != (expected.runs, expected.vms):

@@ -81,7 +81,7 @@ class SafeFormatter(logging.Formatter):
 class _Stderr(logging.StreamHandler):
     """A handler on whatever ``sys.stderr`` is when a record comes (it may be replaced)."""
 
-    @property                                             # type: ignore[override]
+    @property
     def stream(self) -> Any:
         return sys.stderr
 
