@@ -7,13 +7,14 @@ Layout: ``calls.log`` (one readable line per hook call, its arguments summarised
 ``<run id>/<vm name>_<vm id>.ovf`` (each OVF exactly as received). File names are made
 safe and bounded: the VM name keeps letters, digits, ``.``, ``_`` and ``-`` (anything else,
 control characters and separators included, becomes ``_``) and at most 100 characters of
-it; the VM id keeps the names unique. It keeps nothing restorable.
+it; the VM id keeps the names unique. It keeps nothing restorable. The OVFs hold what the
+engine sent (cloud-init passwords too): folders are 0700 and files 0600.
 """
 import datetime as dt
 import re
 from pathlib import Path
 
-from ovirt_backup_plugin import hookimpl
+from ovirt_backup_plugin import hookimpl, private_dir, private_file, write_private
 from ovirt_backup_plugin.model import KEEPS_NOTHING, Option, ProviderDeclaration
 
 NAME_CHARS = 100        # of the VM name in a file name; with the id, far below NAME_MAX
@@ -28,14 +29,13 @@ def declare_provider():
 
 def _dir(settings) -> Path:
     path = Path(settings.get("path") or Path(settings.state_dir) / "debug")
-    path.mkdir(parents=True, exist_ok=True)
-    return path
+    return private_dir(path)
 
 
 def _log(settings, hook, **fields):
     line = " ".join(f"{k}={v!r}" if isinstance(v, str) else f"{k}={v}"
                     for k, v in fields.items())
-    with open(_dir(settings) / "calls.log", "a", encoding="utf-8") as f:
+    with private_file(_dir(settings) / "calls.log", "a") as f:
         f.write(f"{dt.datetime.now().isoformat(timespec='seconds')} {hook} {line}\n")
 
 
@@ -54,8 +54,8 @@ def before_backup(run, settings, note):
 @hookimpl
 def write_ovf(run, vm, settings):
     target = _dir(settings) / run.id / file_name(vm.name, vm.vm_id)
-    target.parent.mkdir(exist_ok=True)
-    target.write_text(vm.ovf, encoding="utf-8", errors="surrogateescape")
+    private_dir(target.parent)
+    write_private(target, vm.ovf.encode("utf-8", "surrogateescape"))
     _log(settings, "write_ovf", run=run.id, vm=vm.name, id=vm.vm_id,
          datacenter=vm.datacenter, hash=vm.ovf_hash[:12], bytes=len(vm.ovf))
     return True

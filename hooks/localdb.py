@@ -17,6 +17,10 @@ that leaves the previous generation as it was and no trace of the half run. ``at
 --fresh`` sets a catalog aside as ``catalog.set-aside-<time>.sqlite`` beside it; nothing is
 deleted. A catalog written by version 0.1 (format 1) is upgraded in place, in one
 transaction, when it is first opened; one of a newer format is refused.
+
+Private by default: the catalog is created 0600 before SQLite opens it (SQLite gives its
+``-wal`` and ``-shm`` journal the database's mode) in a folder created 0700; an existing
+catalog or folder that other users can read gets one warning per run.
 """
 import datetime as dt
 import json
@@ -24,10 +28,11 @@ import sqlite3
 from dataclasses import dataclass
 from pathlib import Path
 
-from ovirt_backup_plugin import hookimpl
+from ovirt_backup_plugin import check_private, hookimpl, private_dir, private_file
 from ovirt_backup_plugin.errors import ProviderError
 from ovirt_backup_plugin.model import (
     KEEPS_OVF,
+    BlobUse,
     EngineIdentity,
     GenerationInfo,
     Option,
@@ -35,6 +40,7 @@ from ovirt_backup_plugin.model import (
     PruneResult,
     Restorable,
     StoreInfo,
+    StoreInventory,
     utcnow,
 )
 
@@ -91,7 +97,11 @@ def connect(settings) -> sqlite3.Connection:
     """The catalog, created (format 2) or upgraded (from 0.1) if need be."""
     path = catalog_path(settings)
     try:
-        path.parent.mkdir(parents=True, exist_ok=True)
+        private_dir(path.parent)
+        if path.exists():
+            check_private(path)
+        else:       # 0600 before SQLite opens it: its -wal and -shm files take its mode
+            private_file(path, "ab").close()
         db = sqlite3.connect(path, timeout=float(settings.get("busy_timeout", 5.0)),
                              isolation_level=None)
         _migrate(db, path)                # first: a newer catalog is refused untouched
@@ -426,3 +436,37 @@ def forget_generations(settings, generations):
     finally:
         db.close()
     return PruneResult(generations=runs, blobs=blobs)
+
+
+@hookimpl
+def inventory_store(settings):
+    """The blobs and what the runs reference: one grouped pass over ``vms`` (a row per VM and
+    generation) and the blob keys, in one read transaction (a consistent snapshot while a
+    backup writes). A row whose run is not committed is reported."""
+    if not catalog_path(settings).exists():
+        return StoreInventory()
+    db = connect(settings)
+    try:
+        db.execute("BEGIN")
+        generations = db.execute("SELECT count(*) FROM runs").fetchone()[0]
+        # first and last by time (two runs may start in the same second: ids sort by it)
+        uses = [BlobUse(ovf_hash=r[0], vm_id=r[1], name=r[2], kind=r[3], first=r[4].split(" ", 1)[1],
+                        last=r[5].split(" ", 1)[1], generations=r[6], location=r[0])
+                for r in db.execute("SELECT v.hash, v.vm_id, v.name, v.kind, "
+                                    "min(r.started_at || ' ' || v.run_id), "
+                                    "max(r.started_at || ' ' || v.run_id), count(*) FROM vms v "
+                                    "JOIN runs r ON r.id = v.run_id GROUP BY v.hash, v.vm_id")]
+        stored = tuple(r[0] for r in db.execute("SELECT hash FROM blobs"))
+        orphans = db.execute("SELECT count(*), count(DISTINCT run_id) FROM vms WHERE run_id "
+                             "NOT IN (SELECT id FROM runs)").fetchone()
+        db.execute("COMMIT")
+    except sqlite3.Error as e:
+        raise _failed(settings, "read", e) from e
+    finally:
+        db.close()
+    problems: tuple = ()
+    if orphans[0]:
+        problems = (f"the catalog {catalog_path(settings)} has {orphans[0]} VM row(s) of "
+                    f"{orphans[1]} run(s) that were never committed",)
+    return StoreInventory(generations=generations, uses=tuple(uses), stored=stored,
+                          problems=problems)

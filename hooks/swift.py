@@ -42,6 +42,7 @@ from ovirt_backup_plugin import hookimpl
 from ovirt_backup_plugin.errors import ProviderError
 from ovirt_backup_plugin.model import (
     KEEPS_OVF,
+    BlobUse,
     EngineIdentity,
     GenerationInfo,
     Option,
@@ -49,6 +50,7 @@ from ovirt_backup_plugin.model import (
     PruneResult,
     Restorable,
     StoreInfo,
+    StoreInventory,
     utcnow,
 )
 
@@ -508,6 +510,72 @@ def _referenced(store: _Store, name: str) -> set:
     except (AttributeError, TypeError, KeyError, IndexError) as e:
         raise ProviderError(f"manifest {name} in container {store.container} is unreadable "
                             f"({type(e).__name__}: {e}); no stored OVF was deleted") from None
+
+
+@hookimpl
+def inventory_store(settings):
+    """Every ``ovf/`` object, and what every committed manifest references (the manifests
+    *are* the generations; the index is derived from them and compared with them). One
+    listing of the container and one GET per manifest."""
+    store = _open(settings)
+    problems = []
+    uses: dict = {}                  # (hash, vm id) -> [name, kind, first, last, count]
+    try:
+        store.check_format()
+        everything = store.names("", missing=None)
+        stored = tuple(n[4:] for n in everything if n.startswith("ovf/"))
+        committed = sorted(n for n in everything if n.startswith("runs/") and n.endswith(".json"))
+        rebuilt = []
+        for name in committed:
+            try:
+                manifest = store.manifest(name)
+                if manifest is None:
+                    continue                         # pruned meanwhile
+                run = (manifest["started_at"], manifest["run"])      # in time order
+                entries = _manifest_entries(manifest)
+                rebuilt.append((_manifest_run(manifest), entries))
+            except ProviderError as e:
+                if e.transient:
+                    raise
+                problems.append(str(e))
+                continue
+            except (KeyError, TypeError, IndexError) as e:
+                problems.append(f"manifest {name} in container {store.container} is unreadable "
+                                f"({type(e).__name__}: {e}): its generation cannot be listed")
+                continue
+            for entry in entries:
+                use = uses.get((entry[_HASH], entry[_ID]))
+                if use is None:
+                    uses[(entry[_HASH], entry[_ID])] = [entry[_NAME], entry[_KIND], run, run, 1]
+                else:
+                    use[0], use[2], use[3] = entry[_NAME], min(use[2], run), max(use[3], run)
+                    use[4] += 1
+        expected = _Index()
+        for run_row, entries in sorted(rebuilt, key=lambda r: (r[0][1], r[0][0])):
+            expected.add(run_row, entries)
+        try:
+            index, _ = store.index()
+            if (index.runs, index.vms) != (expected.runs, expected.vms):
+                problems.append(f"the index {INDEX} of container {store.container} does not "
+                                "match the manifests: listings may show what the generations "
+                                "do not hold")
+        except ProviderError as e:
+            if e.transient:
+                raise
+            problems.append(str(e))
+        kept: set = set()
+        for name in everything:          # histories set aside (or copied) elsewhere
+            if name.endswith(".json") and not name.startswith(("ovf/", "runs/")) \
+                    and name != "store.json":
+                kept |= {n[4:] for n in _referenced(store, name)}
+    finally:
+        store.close()
+    return StoreInventory(
+        generations=len(rebuilt), stored=stored, kept=tuple(sorted(kept)), problems=tuple(problems),
+        uses=tuple(BlobUse(ovf_hash=h, vm_id=vm_id, name=u[0], kind=u[1], first=u[2][1],
+                           last=u[3][1],
+                           generations=u[4], location="ovf/" + h)
+                   for (h, vm_id), u in uses.items()))
 
 
 def _set_aside(store: _Store) -> list:

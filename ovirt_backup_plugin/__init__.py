@@ -22,13 +22,15 @@ from typing import Optional, Sequence
 import pluggy
 
 from .names import PROJECT
+from .private import check_private, private_dir, private_file, write_private
 
 __version__ = "0.2.0"
 
 #: Marker for hook implementations in providers (built-in and third-party).
 hookimpl = pluggy.HookimplMarker(PROJECT)
 
-__all__ = ["hookimpl", "PROJECT", "__version__"]
+__all__ = ["hookimpl", "PROJECT", "__version__", "private_dir", "private_file", "write_private",
+           "check_private"]
 
 _CHECKOUT = Path(__file__).resolve().parent.parent
 _HOOKS = _CHECKOUT / "hooks"

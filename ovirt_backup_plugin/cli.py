@@ -15,20 +15,23 @@ import os
 import sys
 from typing import Callable, Dict, List, Optional
 
-from . import __version__
+from . import __version__, logs
 from .backup import runner
 from .backup.lock import RunLock
 from .backup.run import EXIT_FAILED
+from .engine.transport import connection_warnings
 from .errors import BackupError
 from .host import Config, Session, load_config
 from .host.plugins import check_provider, get_plugin_manager, installed_providers
+from .host.sealing import write_new_key
 from .model import Query, Restorable, VnicProfileMapping
-from .output import echo, print_listing, table, warn
+from .output import echo, echo_json, print_listing, table, warn
 from .restore.history import history
 from .restore.listing import gather, select
 from .restore.picker import pick
 from .restore.plan import make_plan, print_plan
 from .restore.restore import RestoreOptions, restore
+from .stores.check import check
 from .stores.ownership import attach
 from .stores.retention import prune
 
@@ -118,6 +121,18 @@ def cmd_providers(args: argparse.Namespace, config: Config) -> int:
     return 0
 
 
+def cmd_keygen(args: argparse.Namespace, config: Config) -> int:
+    key = write_new_key(args.file)
+    echo(f"wrote a new encryption key to {args.file} (mode 0600), key id {key.id}")
+    echo("keep a copy offline, with the engine's own backup: without it the backups sealed "
+         "with it cannot be read by anyone")
+    return 0
+
+
+def cmd_check(args: argparse.Namespace, session: Session) -> int:
+    return check(session.chosen(args.provider), read_data=args.read_data, echo=echo, warn=warn)
+
+
 def cmd_attach(args: argparse.Namespace, session: Session) -> int:
     handle = session.handle(args.provider)
     mode = "continue" if args.continue_ else "fresh" if args.fresh else None
@@ -128,7 +143,7 @@ def cmd_attach(args: argparse.Namespace, session: Session) -> int:
 
 def cmd_history(args: argparse.Namespace, session: Session) -> int:
     return history(session.handles, session.engine, args.vm, provider=args.provider,
-                   as_json=args.json, echo=echo, warn=warn)
+                   as_json=args.json, echo=echo, warn=warn, out_json=echo_json)
 
 
 def cmd_prune(args: argparse.Namespace, session: Session) -> int:
@@ -231,6 +246,21 @@ def build_parser() -> argparse.ArgumentParser:
     how.add_argument("--fresh", action="store_true",
                      help="set the existing backups aside (not deleted) and start from scratch")
 
+    ck = sub.add_parser("check", help="check that every generation's stored OVFs are there "
+                        "(--read-data: and read back whole)",
+                        description="Every generation's references resolve to a stored OVF; "
+                        "with --read-data every stored OVF is read once, decrypted, checked "
+                        "against its hash and parsed as at backup. Problems are reported per "
+                        "VM and generation (exit 1); stored OVFs no generation references are "
+                        "reported too (prune collects them). Exit 0 when clean.")
+    ck.add_argument("--provider", help="only this provider")
+    ck.add_argument("--read-data", action="store_true",
+                    help="read every stored OVF once (decrypt, hash-check, parse)")
+
+    kg = sub.add_parser("keygen", help="write a new encryption key file (for [backup] "
+                        "encryption_key_file)")
+    kg.add_argument("file", metavar="FILE", help="the key file to create (never overwritten)")
+
     pr = sub.add_parser("providers", help="list installed backup providers")
     pr.add_argument("--all", action="store_true", help="also hidden ones (debug)")
 
@@ -245,7 +275,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 COMMANDS: Dict[str, Callable[[argparse.Namespace, Session], int]] = {
     "backup": cmd_backup, "list": cmd_list, "restore": cmd_restore, "attach": cmd_attach,
-    "history": cmd_history, "prune": cmd_prune}
+    "history": cmd_history, "prune": cmd_prune, "check": cmd_check}
 #: Commands that run the test kit (a replay engine, a recording proxy): looked up by name
 #: when asked for, so that no other command pays for loading vcrpy and the kit.
 KIT_COMMANDS = {"demo": "ovirt_backup_plugin.demo:cli_demo",
@@ -261,15 +291,18 @@ def kit_command(name: str) -> Callable[[argparse.Namespace], int]:
 
 def main(argv: Optional[List[str]] = None) -> int:
     args = build_parser().parse_args(argv)
-    logging.basicConfig(level=[logging.WARNING, logging.INFO, logging.DEBUG][min(args.verbose, 2)],
-                        format="%(levelname)s %(name)s: %(message)s", stream=sys.stderr)
-    if args.insecure:
-        warn("warning: --insecure: the engine's TLS certificate is NOT verified")
+    logs.setup(args.verbose)
     session = None
     try:
-        if args.command in KIT_COMMANDS:
-            return kit_command(args.command)(args)
+        if args.command == "demo":
+            return kit_command("demo")(args)
         config = load_config(args.config, insecure=args.insecure)
+        for line in connection_warnings(config.engine):
+            warn(line)
+        if args.command == "record":
+            return kit_command("record")(args)
+        if args.command == "keygen":
+            return cmd_keygen(args, config)
         if args.command == "providers":
             return cmd_providers(args, config)
         if args.command == "run":

@@ -51,14 +51,17 @@ def run_demo(state_dir: Optional[str] = None, echo: Callable[[str], None] = prin
                             system="demo-engine", providers=["localdb"], state_dir=state_dir)
             with Session.open(config) as session:
                 engine, handles = session.engine, session.handles
-                echo("\n== 1. backup: every VM's OVF into the local catalog (localdb)")
+                echo("")
+                echo("== 1. backup: every VM's OVF into the local catalog (localdb)")
                 report = run_backup(engine, handles, system=config.system, echo=echo)
 
-                echo("\n== 2. list: what is restorable")
+                echo("")
+                echo("== 2. list: what is restorable")
                 listing = gather(handles, engine, Query())
                 print_listing(listing, out=echo)
 
-                echo(f"\n== 3. restore: {DEMO_VM} as 2 copies (new ids, names {DEMO_VM}-1, -2)")
+                echo("")
+                echo(f"== 3. restore: {DEMO_VM} as 2 copies (new ids, names {DEMO_VM}-1, -2)")
                 items = select(gather(handles, engine, Query(vms=(DEMO_VM,))), [DEMO_VM])
                 outcome = restore(items, {h.name: h for h in handles}, engine, copies=2,
                                   echo=echo)
@@ -66,15 +69,18 @@ def run_demo(state_dir: Optional[str] = None, echo: Callable[[str], None] = prin
                 if req.method == "POST" and req.path.endswith("/vms"):
                     echo(f"   engine received POST /vms ({len(req.body)} bytes, OVF inside)")
 
-            echo("\n== 4. scheduled runs: ovirt-backup run --every 1s --runs 2 "
+            echo("")
+            echo("== 4. scheduled runs: ovirt-backup run --every 1s --runs 2 "
                  "(the engine is unchanged: no new OVF is stored)")
             scheduled = Runner(config, lambda: Session.open(config), every=1.0, max_runs=2,
                                echo=echo).run()
 
-        echo("\n== 5. attach: the engine is rebuilt (new data center ids) and backs up into "
+        echo("")
+        echo("== 5. attach: the engine is rebuilt (new data center ids) and backs up into "
              "the same catalog")
         attached = _attach_rebuilt_engine(config, echo)
-        echo(f"\n== done: catalog at {Path(state_dir) / 'catalog.sqlite'}"
+        echo("")
+        echo(f"== done: catalog at {Path(state_dir) / 'catalog.sqlite'}"
              + (" (temporary; use --state-dir to keep it)" if tmp else ""))
         return max(report.exit_code, outcome.exit_code, scheduled, attached)
     finally:

@@ -46,6 +46,7 @@ The store (optional: a provider without a store of its own skips them)::
     claim_store(settings, owner, fresh, note)
     list_generations(settings)                              -> [GenerationInfo, ...]
     forget_generations(settings, generations)               -> PruneResult
+    inventory_store(settings)                               -> StoreInventory
 
 Each spec below says when it is called (the "Called by" line names the host functions that
 call it; a test checks that they do) and who implements it.
@@ -74,6 +75,7 @@ if TYPE_CHECKING:  # pragma: no cover - typing only
         RestoreResult,
         Run,
         StoreInfo,
+        StoreInventory,
         VmBackup,
     )
 
@@ -81,7 +83,7 @@ _spec = pluggy.HookspecMarker(PROJECT)
 
 __all__ = ["declare_provider", "before_backup", "write_ovf", "after_backup",
            "list_restorable", "read_ovf", "restore_vm", "describe_store", "claim_store",
-           "list_generations", "forget_generations"]
+           "list_generations", "forget_generations", "inventory_store"]
 
 
 # --------------------------------------------------------------------------------------
@@ -102,7 +104,7 @@ def declare_provider() -> "ProviderDeclaration":  # type: ignore[empty-body]
     The host checks the hooks against ``keeps`` (see the module's table) and refuses a
     provider that does not fit with a message naming what is missing; it then refuses a
     ``[provider:NAME]`` key that is neither declared nor one of the host's own (``datacenter``,
-    ``retries``, ``retry_delay``, ``keep_last``, ``keep_within``), so a typo never passes
+    ``retries``, ``retry_delay``, ``keep_last``, ``keep_within``, ``encrypt``), so a typo never passes
     silently. Declared options reach the provider parsed, in ``settings.options``.
 
     :returns: A :class:`~ovirt_backup_plugin.model.ProviderDeclaration`.
@@ -366,4 +368,35 @@ def forget_generations(settings: "ProviderSettings",  # type: ignore[empty-body]
     :param settings: This provider's settings.
     :param generations: Ids of the generations to remove (unknown ids are ignored).
     :returns: A :class:`~ovirt_backup_plugin.model.PruneResult` with the counts.
+    """
+
+
+@_spec
+def inventory_store(settings: "ProviderSettings") -> "StoreInventory":  # type: ignore[empty-body]
+    """Say what the store holds and what its committed generations reference, for ``check``.
+
+    Called by: stores.check.check_provider (``ovirt-backup check``, once per provider that
+    implements it): the host computes from it the references that resolve to nothing
+    (damage, reported per VM and generation), the stored blobs no generation references
+    (left over by an abandoned run or an interrupted prune: ``prune`` collects them) and,
+    with ``--read-data``, reads each referenced blob once through :func:`read_ovf` and
+    checks it as a restore would.
+
+    Implemented by: providers that keep OVF copies in a store of their own (``localdb``,
+    ``swift``). Optional: without it ``check`` lists every generation through
+    :func:`list_restorable` and, with ``--read-data``, reads each blob; it cannot then tell
+    what the store holds beyond what is referenced.
+
+    Not ``firstresult``: the host calls each provider separately.
+
+    Read the generations from what *is* the generation (localdb's rows, swift's manifests),
+    not from a derived index, and report as ``problems`` what cannot be read or does not
+    agree (a manifest that does not parse, an index that differs from the manifests). The
+    cost should grow with the number of distinct (blob, VM) pairs, not with VMs x
+    generations: group the references.
+
+    :param settings: This provider's settings.
+    :returns: A :class:`~ovirt_backup_plugin.model.StoreInventory`: generations, uses
+        (per blob and VM: first and last generation, how many), the names of the stored
+        blobs, those only set-aside histories reference, problems found.
     """

@@ -176,13 +176,41 @@ class PruneResult:
 
 
 @dataclass(frozen=True)
+class BlobUse:
+    """Which generations of one VM reference one stored blob (``inventory_store``)."""
+
+    ovf_hash: str                          # the blob's name (what ``read_ovf`` is asked for)
+    vm_id: str
+    name: str                              # the VM's name in one of those generations
+    first: str                             # the oldest generation id that references it
+    last: str                              # the newest one
+    generations: int = 1                   # how many generations of this VM reference it
+    kind: str = "vm"
+    location: str = ""                     # as ``Restorable.location`` (what read_ovf needs)
+
+
+@dataclass(frozen=True)
+class StoreInventory:
+    """What a provider's store holds and what its generations reference, for ``check``:
+    the host compares the two (a reference to nothing is damage; a stored blob nothing
+    references is left-over)."""
+
+    generations: int = 0                   # committed generations
+    uses: Tuple[BlobUse, ...] = ()         # what the committed generations reference
+    stored: Tuple[str, ...] = ()           # the name of every blob the store holds
+    kept: Tuple[str, ...] = ()             # names only set-aside histories reference
+    problems: Tuple[str, ...] = ()         # what the provider found unreadable on the way
+
+
+@dataclass(frozen=True)
 class VmBackup:
     """One VM's configuration as a run captured it, ready to store.
 
     The key is the engine's VM id (``vm_id``), never the id the OVF itself carries.
     ``blob`` is what the provider stores under ``ovf_hash``: the OVF sealed by the host
     (compressed, and encrypted when the provider's store is), to be handed back unchanged
-    by ``read_ovf``. Providers never need to look inside it.
+    by ``read_ovf``. Providers never need to look inside it. For a store sealed encrypted,
+    ``ovf_hash`` is a keyed name (it tells nothing of the content) and ``ovf`` is empty.
     """
 
     vm_id: str

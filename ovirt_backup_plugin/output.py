@@ -1,34 +1,42 @@
 """What commands print: lines, tables and listings, for a terminal or a pipe.
 
 Every human-readable line goes through here, so that how engine-supplied text is shown is
-decided in one place.
+decided in one place: :func:`echo` and :func:`warn` print one line each, with every
+control, format and bidi character escaped visibly (:func:`~.terminal.safe`: a VM name
+holding a newline, a CR or U+202E cannot split or rewrite a line); :func:`table` keeps
+columns aligned by display width; JSON (:func:`echo_json`) escapes them as ``\\uXXXX``.
 """
 from __future__ import annotations
 
-import json
 import sys
 from typing import Callable, List, Sequence
 
 from .model import EPOCH
 from .restore.listing import Listing
+from .terminal import safe, to_json
+from .terminal import table as _table
 
-__all__ = ["echo", "warn", "table", "print_listing"]
+__all__ = ["echo", "warn", "table", "print_listing", "echo_json"]
 
 
 def echo(text: str = "") -> None:
-    print(text, flush=True)
+    """One line on stdout, made safe (a newline inside ``text`` is shown as ``\\n``)."""
+    print(safe(text), flush=True)
 
 
 def warn(text: str) -> None:
-    print(text, file=sys.stderr, flush=True)
+    """One line on stderr, made safe."""
+    print(safe(text), file=sys.stderr, flush=True)
+
+
+def echo_json(data: object) -> None:
+    """``data`` as JSON on stdout, every non-ASCII and control character escaped."""
+    print(to_json(data), flush=True)
 
 
 def table(rows: Sequence[Sequence[str]]) -> List[str]:
-    """Rows as aligned columns (the first row is the heading)."""
-    if not rows:
-        return []
-    widths = [max(len(r[c]) for r in rows) for c in range(len(rows[0]))]
-    return ["  ".join(v.ljust(w) for v, w in zip(r, widths)).rstrip() for r in rows]
+    """Rows as aligned columns (the first row is the heading), every cell made safe."""
+    return _table(rows)
 
 
 def print_listing(listing: Listing, *, as_json: bool = False, every: bool = False,
@@ -45,7 +53,10 @@ def print_listing(listing: Listing, *, as_json: bool = False, every: bool = Fals
             d["providers"] = listing.holders(item)
             d["generations"] = item.generations
             rows.append(d)
-        out(json.dumps(rows, indent=2))
+        if out is echo:
+            echo_json(rows)
+        else:
+            out(to_json(rows))
         return
     if not items:
         out("nothing to restore")

@@ -120,8 +120,12 @@ class SwiftService:
 
     # -- provider settings ----------------------------------------------------------------
     def options(self, **extra) -> Dict[str, str]:
-        """``[provider:swift]`` options for this Swift; the key by ``key_env``."""
-        return {"auth_url": self.auth_url, "user": self.user, "key_env": KEY_ENV, **extra}
+        """``[provider:swift]`` options for this Swift; the key by ``key_env``. Stored in
+        clear (``encrypt = no``) unless ``encrypt=None`` (the default of an off-host store:
+        encrypted, with the ``[backup]`` key) or ``encrypt="yes"`` is given."""
+        options = {"auth_url": self.auth_url, "user": self.user, "key_env": KEY_ENV,
+                   "encrypt": "no", **extra}
+        return {k: v for k, v in options.items() if v is not None}
 
     def via(self, cut: "NetCut") -> Dict[str, str]:
         """Options that send auth *and* object traffic through ``cut``.

@@ -13,6 +13,7 @@ from pathlib import Path
 import pytest
 
 from ovirt_backup_plugin.hooks import localdb, swift
+from ovirt_backup_plugin.host.sealing import write_new_key
 from ovirt_backup_plugin.testing.contract import ProviderContract, ProviderHarness
 
 pytest_plugins = ["tests.swift_service"]
@@ -51,6 +52,14 @@ class LocalDbHarness(ProviderHarness):
                        (zlib.compress(b"<ovf>bit rot</ovf>"), item.ovf_hash))
         db.close()
 
+    def remove(self, item):
+        import sqlite3
+
+        db = sqlite3.connect(self.options["path"])
+        with db:
+            db.execute("DELETE FROM blobs WHERE hash = ?", (item.ovf_hash,))
+        db.close()
+
 
 @pytest.fixture
 def small_disk(tmp_path):
@@ -73,10 +82,14 @@ class TestLocalDb(ProviderContract):
 
 
 class SwiftHarness(ProviderHarness):
-    def __init__(self, service, netcut, container):
-        super().__init__("swift", swift, service.options(container=container,
+    """The swift provider as it runs by default: encrypted (a store off the host), with a
+    key ring of one key."""
+
+    def __init__(self, service, netcut, container, key_file):
+        super().__init__("swift", swift, service.options(container=container, encrypt=None,
                                                          **service.via(netcut)),
-                         state_dir=str(Path(tempfile.gettempdir())))
+                         state_dir=str(Path(tempfile.gettempdir())),
+                         backup_options={"encryption_key_file": str(key_file)})
         self.service, self.netcut, self.container = service, netcut, container
 
     @contextlib.contextmanager
@@ -92,8 +105,15 @@ class SwiftHarness(ProviderHarness):
         conn.put_object(self.container, item.location, b"<ovf>bit rot</ovf>")
         conn.close()
 
+    def remove(self, item):
+        conn = self.service.connection()
+        conn.delete_object(self.container, item.location)
+        conn.close()
+
 
 class TestSwift(ProviderContract):
     @pytest.fixture
-    def harness(self, swift_service, swift_netcut, swift_container):
-        return SwiftHarness(swift_service, swift_netcut, swift_container)
+    def harness(self, swift_service, swift_netcut, swift_container, tmp_path):
+        key_file = tmp_path / "backup.key"
+        write_new_key(str(key_file))
+        return SwiftHarness(swift_service, swift_netcut, swift_container, key_file)

@@ -23,6 +23,7 @@ from ovirt_backup_plugin.host.plugins import FORBIDDEN, REQUIRED
 from ovirt_backup_plugin.model import (
     KEEPS_ENGINE,
     KEEPS_OVF,
+    BlobUse,
     GenerationInfo,
     ProviderDeclaration,
     PruneResult,
@@ -30,9 +31,11 @@ from ovirt_backup_plugin.model import (
     Restorable,
     RestoreResult,
     StoreInfo,
+    StoreInventory,
 )
 from ovirt_backup_plugin.restore.listing import gather
 from ovirt_backup_plugin.restore.restore import restore
+from ovirt_backup_plugin.stores.check import check
 from ovirt_backup_plugin.stores.ownership import attach
 from ovirt_backup_plugin.stores.retention import prune
 from ovirt_backup_plugin.testing import synth
@@ -223,6 +226,14 @@ def test_every_hook_is_exercised_by_the_host(tmp_path):
             called.append("read_ovf")
             return self.vm.blob
 
+        @hookimpl
+        def inventory_store(self, settings):
+            called.append("inventory_store")
+            vm = self.vm
+            return StoreInventory(generations=1, stored=(vm.ovf_hash,), uses=(BlobUse(
+                ovf_hash=vm.ovf_hash, vm_id=vm.vm_id, name=vm.name, first=self.run.id,
+                last=self.run.id),))
+
 
     class Registrar:
         """What an engine-side provider implements (it restores its own way)."""
@@ -264,6 +275,7 @@ def test_every_hook_is_exercised_by_the_host(tmp_path):
             assert attach(handle, engine.identity("t"), mode=None, echo=lambda s: None) == 0
             assert prune([handle], engine, keep_last=1, echo=lambda s: None) == 0
             handle.read_checked(listing.items[0])
+            assert check([handle], read_data=True, echo=lambda s: None) == 0
     assert outcome.restored == ["kept-by-the-engine", "only"]
     assert recorder.owner.datacenter_ids == (eng.datacenters[0].id,)
     assert recorder.forgotten == ["19990101T000000Z-old"]

@@ -26,6 +26,7 @@ from pathlib import Path
 from typing import Callable, Optional
 
 from ..errors import BackupError
+from ..private import FILE_MODE, private_dir
 
 log = logging.getLogger(__name__)
 
@@ -88,8 +89,11 @@ class RunLock:
 
     def _open(self) -> int:
         try:
-            self.path.parent.mkdir(parents=True, exist_ok=True)
-            return os.open(self.path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o644)
+            private_dir(self.path.parent)
+            fd = os.open(self.path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, FILE_MODE)
+            if os.fstat(fd).st_uid == os.geteuid():
+                os.fchmod(fd, FILE_MODE)        # whatever the umask, or an older 0644 file
+            return fd
         except OSError as e:
             raise BackupError(f"cannot open the lock file {self.path}: {e.strerror}") from None
 

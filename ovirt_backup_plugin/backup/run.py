@@ -141,6 +141,7 @@ def run_backup(engine: Engine, handles: List[ProviderHandle], *, system: str,
         rep = report.providers[h.name] = ProviderReport(h.name)
         note = _noter(rep, echo)
         try:
+            h.check_sealing(engine, note)       # a missing or wrong key: nothing is written
             if run.engine is not None:
                 ensure_owned(h, run.engine, note)
             opened.append(_Open(h, h.before_backup(run, engine, note), rep))

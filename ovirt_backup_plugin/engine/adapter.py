@@ -110,7 +110,8 @@ class Engine:
                 raise
             except Exception as e:
                 err = translate(what, e, url=self.settings.url,
-                                username=self.settings.username, timeout=self.settings.timeout)
+                                username=self.settings.username, timeout=self.settings.timeout,
+                                ca_file=self.settings.ca_file)
                 if not err.transient or attempt == attempts:
                     raise err from None
                 log.warning("%s failed (%s); retry %d of %d in %.1fs",

@@ -2,18 +2,30 @@
 from __future__ import annotations
 
 import re
+from typing import Optional
 
 import ovirtsdk4
 
 from ..errors import ConfigError, ConflictError, EngineError
+from .transport import ca_advice
 
 __all__ = ["translate", "fault_text", "short"]
 
 
-def translate(what: str, e: Exception, *, url: str, username: str, timeout: float) -> EngineError:
+#: libcurl's errors of a certificate that does not verify: 60 (issuer unknown), 51 (name
+#: mismatch), 58/83/90/91 (client cert, issuer, pinned key, status), 77 (CA file unusable).
+_TLS_VERIFY = re.compile(r"\((?:60|51|58|77|83|90|91), |SSL certificate problem|certificate "
+                         r"verif|SSL: no alternative certificate|unable to get local issuer")
+
+
+def translate(what: str, e: Exception, *, url: str, username: str, timeout: float,
+              ca_file: Optional[str] = None) -> EngineError:
     """The :class:`EngineError` (transient or not) that ``e`` raised during ``what`` means."""
     if isinstance(e, ConfigError):
         raise e
+    if isinstance(e, ovirtsdk4.Error) and _TLS_VERIFY.search(str(e)):
+        return EngineError(f"{what}: cannot verify the TLS certificate of the engine at {url} "
+                           f"({short(e)}); {ca_advice(url, ca_file)}")
     if isinstance(e, ovirtsdk4.AuthError):
         return EngineError(
             f"the engine at {url} refused the login of {username!r}: {short(e)}. Check the "

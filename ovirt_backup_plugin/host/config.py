@@ -18,6 +18,10 @@
     workers =                        ; processes reading pages and parsing OVFs (default:
                                      ; one per core, at most 4; 0: all in one process)
 
+    encryption_key_file = /etc/ovirt-backup/backup.key   ; or encryption_key_env = VAR:
+                                     ; seals what encrypted providers store (see sealing.py)
+    encryption_old_key_files =       ; earlier keys, still read (rotation)
+
     [provider:localdb]
     path = /var/lib/ovirt-backup/catalog.sqlite
     datacenter = Production          ; this provider's own scope
@@ -37,6 +41,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Dict, List, Mapping, Optional
 
+from .. import logs
 from ..engine import EngineSettings
 from ..errors import ConfigError
 from .options import SECRET_WORDS
@@ -46,7 +51,8 @@ DEFAULT_PASSWORD_ENV = "OVIRT_ENGINE_PASSWORD"
 #: The keys each fixed section takes: anything else is a typo, and a clear error.
 ENGINE_KEYS = ("url", "username", "password_file", "password_env", "ca_file", "insecure",
                "timeout", "page_size", "retries", "retry_delay")
-BACKUP_KEYS = ("system", "providers", "datacenter", "state_dir", "events", "workers")
+BACKUP_KEYS = ("system", "providers", "datacenter", "state_dir", "events", "workers",
+               "encryption_key_file", "encryption_key_env", "encryption_old_key_files")
 SECTIONS = ("engine", "backup")
 
 
@@ -137,6 +143,7 @@ def _engine_settings(parser: configparser.ConfigParser, insecure: bool,
             raise ConfigError(f"cannot read the engine password file {pw_path}: {e.strerror}") from None
     else:
         password = os.environ.get(section.get("password_env") or DEFAULT_PASSWORD_ENV)
+    logs.mask(password)
     insecure = insecure or _bool(section.get("insecure", "false"))
     try:
         return EngineSettings(
@@ -168,6 +175,10 @@ def _check_sections(parser: configparser.ConfigParser, path: Optional[str]) -> N
                 continue
             if section == "engine":
                 _refuse_inline_secrets({key: ""}, "[engine]")
+            if section == "backup" and key in ("encryption_key", "encryption_old_keys"):
+                raise ConfigError(f"{path}: [backup] sets {key!r} inline; use "
+                                  "encryption_key_file (a file only the backup user can read) "
+                                  "or encryption_key_env, and encryption_old_key_files")
             close = difflib.get_close_matches(key, keys, n=1)
             hint = f"; did you mean {close[0]!r}?" if close else ""
             raise ConfigError(f"{path}: [{section}] has an unknown key {key!r}{hint} "

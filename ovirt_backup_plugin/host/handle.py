@@ -34,11 +34,13 @@ from ..model import (
     RestoreResult,
     Run,
     StoreInfo,
+    StoreInventory,
     VmBackup,
     VmIdentity,
 )
-from ..ovf import HashMismatch, open_blob, parse_ovf
+from ..ovf import HashMismatch, KeyMissing, parse_ovf
 from .options import HostOptions
+from .sealing import Sealer
 
 log = logging.getLogger(__name__)
 
@@ -55,6 +57,7 @@ class CheckedOvf:
 
     text: str
     identity: VmIdentity
+    key_id: str = ""                       # the key it was encrypted with ('' : in clear)
 
 
 class ProviderHandle:
@@ -62,7 +65,7 @@ class ProviderHandle:
 
     def __init__(self, pm: pluggy.PluginManager, name: str, settings: ProviderSettings,
                  declaration: ProviderDeclaration, host: Optional[HostOptions] = None,
-                 sleep: Callable[[float], None] = time.sleep):
+                 sleep: Callable[[float], None] = time.sleep, sealer: Optional[Sealer] = None):
         self.pm = pm
         self.name = name
         self.settings = settings
@@ -73,6 +76,7 @@ class ProviderHandle:
             raise BackupError(f"provider {name!r} is not registered")
         self._callers: Dict[str, Any] = {}
         self._sleep = sleep
+        self.sealer = sealer or Sealer(None, False)
 
     # -- what the provider is ------------------------------------------------------------
     @property
@@ -125,7 +129,39 @@ class ProviderHandle:
     def before_backup(self, run: Run, engine: Engine, note: Note = quiet) -> object:
         return self._call("before_backup", run=run, engine=engine, note=note)
 
+    def check_sealing(self, engine: Engine, note: Note = quiet) -> None:
+        """Before a backup writes anything: a provider sealed encrypted needs a key, and
+        one whose newest stored blob is sealed with a key the ring does not hold (a wrong
+        key file, an old key dropped too early) is refused, so that nothing is written."""
+        if not self.sealer.encrypt:
+            if self.declaration.off_host and self.keeps_ovf:
+                note("stores in clear off this host (encrypt = no)")
+            return
+        if self.sealer.keys is None:
+            raise ProviderError(
+                f"{self.name}: its store is sealed encrypted (encrypt = yes"
+                f"{', the default for a store off this host' if self.host.encrypt is None else ''})"
+                ", but no encryption key is set: set [backup] encryption_key_file (make one "
+                "with 'ovirt-backup keygen FILE'; see the README, Security), or encrypt = no "
+                f"in [provider:{self.name}] to store in clear. Nothing was written to it")
+        newest = self.list_restorable(Query(limit=1), engine)
+        if newest:
+            from_blob = self.read_ovf(newest[0])
+            try:
+                self.sealer.open(from_blob, newest[0].ovf_hash)
+            except KeyMissing as e:
+                raise ProviderError(
+                    f"{self.name}: its newest backup (generation {newest[0].generation}) is "
+                    f"encrypted with key {e.key_id}, which the key ring does not hold "
+                    f"(it holds {', '.join(self.sealer.keys.ids)}): a wrong "
+                    "encryption_key_file? After a rotation, list the old key in [backup] "
+                    "encryption_old_key_files. Nothing was written to it") from None
+            except OvfError:
+                pass                        # damaged, not a key problem: check reports it
+        note(f"blobs sealed {self.sealer.describe()}")
+
     def write_ovf(self, run: Run, state: object, vm: VmBackup) -> Optional[bool]:
+        vm = self.sealer.seal(vm)              # encrypted stores get the encrypted blob
         result = self._call("write_ovf", run=run, state=state, vm=vm)
         return None if result is None else bool(result)
 
@@ -153,7 +189,11 @@ class ProviderHandle:
         where = f"VM {item.name} ({item.vm_id}), generation {item.generation}, in {self.name}"
         blob = self.read_ovf(item)
         try:
-            text = open_blob(blob, item.ovf_hash)
+            text, key_id = self.sealer.open(blob, item.ovf_hash)
+        except KeyMissing as e:
+            raise ProviderError(f"the stored OVF of {where} cannot be decrypted: {e}; set "
+                                "[backup] encryption_key_file to its key, or list it in "
+                                "encryption_old_key_files") from None
         except HashMismatch as e:
             raise ProviderError(f"the stored OVF of {where} is corrupted: {e}") from None
         except OvfError as e:
@@ -162,7 +202,7 @@ class ProviderHandle:
             identity = parse_ovf(text)
         except OvfError as e:
             raise OvfError(f"the stored OVF of {where} is refused: {e}") from None
-        return CheckedOvf(text=text, identity=identity)
+        return CheckedOvf(text=text, identity=identity, key_id=key_id)
 
     def restore_vm(self, request: RestoreRequest, engine: Engine) -> RestoreResult:
         result = self._call("restore_vm", retry=False, request=request, engine=engine)
@@ -185,3 +225,9 @@ class ProviderHandle:
     def forget_generations(self, generations: List[str]) -> PruneResult:
         result = self._call("forget_generations", generations=generations)
         return result if isinstance(result, PruneResult) else PruneResult()
+
+    def inventory_store(self) -> StoreInventory:
+        result = self._call("inventory_store")
+        if not isinstance(result, StoreInventory):
+            raise ProviderError(f"{self.name}: inventory_store gave no StoreInventory")
+        return result

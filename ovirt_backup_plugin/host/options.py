@@ -26,6 +26,8 @@ HOST_KEYS: Dict[str, str] = {
     "retry_delay": "seconds before the first retry, doubled per attempt (default 0.5)",
     "keep_last": "prune: keep the newest N generations",
     "keep_within": "prune: keep generations younger than this (30d, 12h, 6mo)",
+    "encrypt": "seal what it stores encrypted, with [backup] encryption_key_file (yes/no; "
+               "default yes for providers that store off this host, no for the others)",
 }
 #: Words that are secrets whatever a section declares: never written inline.
 SECRET_WORDS = ("password", "key", "token", "secret")
@@ -41,6 +43,7 @@ class HostOptions:
     retries: int = DEFAULT_RETRIES
     retry_delay: float = DEFAULT_RETRY_DELAY
     retention: Mapping[str, str] = field(default_factory=dict)   # keep_last, keep_within
+    encrypt: Optional[bool] = None         # None: the default (yes when the store is off-host)
 
 
 def _convert(section: str, option: Option, key: str, value: str) -> Any:
@@ -118,8 +121,14 @@ def _host_options(section: str, host: Mapping[str, str],
         raise ConfigError(f"[{section}] retries / retry_delay: {e}") from None
     if retries < 0 or delay < 0:
         raise ConfigError(f"[{section}] retries and retry_delay must be 0 or more")
+    encrypt = None
+    if "encrypt" in host:
+        value = host["encrypt"].strip().lower()
+        if value not in ("1", "yes", "true", "on", "0", "no", "false", "off"):
+            raise ConfigError(f"[{section}] encrypt = {host['encrypt']!r}: use yes or no")
+        encrypt = value in ("1", "yes", "true", "on")
     return HostOptions(datacenter=(host.get("datacenter") or "").strip() or default_scope,
-                       retries=retries, retry_delay=delay,
+                       retries=retries, retry_delay=delay, encrypt=encrypt,
                        retention={k: host[k] for k in ("keep_last", "keep_within") if k in host})
 
 

@@ -13,13 +13,15 @@ from typing import Dict, Iterable, List, Optional, Sequence, Tuple
 
 import pluggy
 
+from .. import logs
 from ..engine import Engine, EngineSettings
-from ..errors import BackupError
-from ..model import ProviderSettings
+from ..errors import BackupError, ConfigError
+from ..model import KEEPS_OVF, ProviderDeclaration, ProviderSettings
 from .config import Config
 from .handle import ProviderHandle
-from .options import parse_section
+from .options import HostOptions, parse_section
 from .plugins import declaration_of, get_plugin_manager
+from .sealing import Sealer, load_keyring
 
 log = logging.getLogger(__name__)
 
@@ -32,6 +34,8 @@ def make_handles(pm: pluggy.PluginManager, config: Config,
     parsed against its declaration."""
     names = list(names) if names is not None else [n for n in config.providers
                                                    if pm.get_plugin(n) is not None]
+    keys = load_keyring(config.backup_options)
+    sealers = {False: Sealer(keys, False), True: Sealer(keys, True)}   # shared: seal once
     handles = []
     for name in names:
         declaration = declaration_of(pm, name)
@@ -39,13 +43,36 @@ def make_handles(pm: pluggy.PluginManager, config: Config,
                                       default_scope=config.datacenter)
         settings = ProviderSettings(name=name, options=options, datacenter=host.datacenter,
                                     system=config.system, state_dir=config.state_dir)
-        handles.append(ProviderHandle(pm, name, settings, declaration, host))
+        _mask_secrets(declaration, settings)
+        handles.append(ProviderHandle(pm, name, settings, declaration, host,
+                                      sealer=sealers[_encrypts(name, declaration, host)]))
     stray = sorted(set(config.provider_options) - set(config.providers))
     if stray:                  # a provider kept for later, or a typo in its name: say so
         log.warning("section(s) %s name no enabled provider ([backup] providers = %s); they "
                     "are not used", ", ".join(f"[provider:{n}]" for n in stray),
                     ", ".join(config.providers))
     return handles
+
+
+def _encrypts(name: str, declaration: ProviderDeclaration, host: HostOptions) -> bool:
+    """Whether the provider's blobs are sealed encrypted (see :mod:`.sealing`)."""
+    if declaration.keeps != KEEPS_OVF:
+        if host.encrypt:
+            raise ConfigError(f"[provider:{name}] encrypt = yes: {name} keeps no OVF copies of "
+                              "its own, so there is nothing to encrypt")
+        return False
+    return declaration.off_host if host.encrypt is None else host.encrypt
+
+
+def _mask_secrets(declaration: ProviderDeclaration, settings: ProviderSettings) -> None:
+    """The provider's declared secrets are masked in every log line (third-party loggers
+    included); one that cannot be read now is reported when the provider reads it."""
+    for option in declaration.options:
+        if option.type == "secret":
+            try:
+                logs.mask(settings.secret(option.name))
+            except ConfigError:
+                pass
 
 
 class Session:

@@ -11,7 +11,6 @@ read per period, checked as a restore checks it.
 from __future__ import annotations
 
 import datetime as dt
-import json
 import logging
 from dataclasses import dataclass, field
 from typing import Any, Callable, Dict, List, Optional, Sequence
@@ -21,6 +20,7 @@ from ..errors import BackupError
 from ..host import ProviderHandle
 from ..model import Query, Restorable, VmIdentity
 from ..ovf import diff_identities
+from ..terminal import to_json
 from .listing import gather
 
 log = logging.getLogger(__name__)
@@ -170,8 +170,10 @@ def build_history(items: Sequence[Restorable], token: str, identity_of: Identity
 def history(handles: Sequence[ProviderHandle], engine: Engine, token: str, *,
             provider: Optional[str] = None, as_json: bool = False,
             echo: Callable[[str], None] = print,
-            warn: Callable[[str], None] = print) -> int:
-    """The ``history`` command: 0, or 1 when a provider could not list."""
+            warn: Callable[[str], None] = print,
+            out_json: Optional[Callable[[object], None]] = None) -> int:
+    """The ``history`` command: 0, or 1 when a provider could not list. ``--json`` goes to
+    ``out_json`` (default: ``echo`` of the escaped JSON text)."""
     chosen = [h for h in handles if provider in (None, h.name)]
     if provider and not chosen:
         raise BackupError(f"provider {provider!r} is not enabled (enabled: "
@@ -194,7 +196,10 @@ def history(handles: Sequence[ProviderHandle], engine: Engine, token: str, *,
     result = build_history(named.items if not ids else
                            [i for i in listing.items if i.vm_id in ids], token, identity_of)
     if as_json:
-        echo(json.dumps(result.to_dict(), indent=2, ensure_ascii=False))
+        if out_json is not None:
+            out_json(result.to_dict())
+        else:
+            echo(to_json(result.to_dict()))
     else:
         for line in result.lines():
             echo(line)

@@ -5,6 +5,7 @@ import re
 from typing import Callable, List, Set
 
 from ..model import Restorable
+from ..terminal import table
 from .listing import Listing
 
 __all__ = ["parse_selection", "pick"]
@@ -59,9 +60,8 @@ def pick(listing: Listing, *, echo: Callable[[str], None] = print,
         taken = item.taken_at.strftime("%Y-%m-%d %H:%M") if item.taken_at else "-"
         rows.append((str(n), name, item.datacenter or "-", taken,
                      ",".join(listing.holders(item))))
-    widths = [max(len(r[c]) for r in rows) for c in range(len(rows[0]))]
-    for r in rows:
-        echo("  ".join(v.ljust(w) for v, w in zip(r, widths)).rstrip())
+    for line in table(rows):
+        echo(line)
     while True:
         try:
             text = read("restore which (e.g. 1 3 5-7; empty or q cancels)? ")

@@ -245,9 +245,11 @@ def prune(handles: Sequence[ProviderHandle], engine: Engine, *, provider: Option
         return 1 if failed else 0
     done = 0
     for h in targets:
-        remove = plans.get(h.name) or []
-        if not remove:
-            continue
+        if h.name not in plans:
+            continue                       # it could not list its generations
+        remove = plans[h.name]
+        # called with nothing to remove too: it collects every stored OVF no generation
+        # references, also those an abandoned run or an interrupted prune left behind
         try:
             result = h.forget_generations([g.id for g in remove])
         except BackupError as e:
@@ -255,8 +257,11 @@ def prune(handles: Sequence[ProviderHandle], engine: Engine, *, provider: Option
             failed.append(h.name)
             continue
         done += 1
-        echo(f"{h.name}: removed {result.generations} generation(s) and {result.blobs} "
-             "stored OVF(s) no kept generation references")
+        if result.generations or result.blobs:
+            echo(f"{h.name}: removed {result.generations} generation(s) and {result.blobs} "
+                 "stored OVF(s) no kept generation references")
+        else:
+            echo(f"{h.name}: nothing to remove")
     if failed:
         return 2 if not done and len(failed) == len(targets) else 1
     return 0

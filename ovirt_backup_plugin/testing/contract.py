@@ -36,6 +36,7 @@ from ..host import ProviderHandle, Session
 from ..model import BackupOutcome, Query, Restorable
 from ..restore.listing import gather, select
 from ..restore.restore import restore
+from ..stores.check import check
 from .replay import ReplayEngine
 from .synth import SyntheticEngine, make_ovf
 
@@ -51,12 +52,16 @@ class ProviderHarness:
         backend for this test (parsed against what the provider declares, like a file's).
     :param state_dir: the system's state directory.
     :param system: the system name.
+    :param backup_options: the ``[backup]`` section's keys, as strings (for example the
+        encryption key ring: ``encryption_key_file``).
     """
 
     def __init__(self, name: str, plugin: object, options: Mapping[str, str], *,
-                 state_dir: str, system: str = "contract"):
+                 state_dir: str, system: str = "contract",
+                 backup_options: Optional[Mapping[str, str]] = None):
         self.name, self.plugin, self.options = name, plugin, dict(options)
         self.state_dir, self.system = state_dir, system
+        self.backup_options = dict(backup_options or {})
 
     def outage(self) -> ContextManager[None]:
         """Take the backend away for real (network cut, disk full) while the block runs."""
@@ -64,6 +69,11 @@ class ProviderHarness:
 
     def corrupt(self, item: Restorable) -> None:
         """Damage the stored OVF of ``item`` in the backend (as bit rot would)."""
+        raise NotImplementedError
+
+    def remove(self, item: Restorable) -> None:
+        """Delete the stored OVF of ``item`` from the backend behind the provider's back
+        (optional: the check tests that need it are skipped without it)."""
         raise NotImplementedError
 
 
@@ -118,7 +128,8 @@ class ProviderContract:
         return Session.for_engine(settings, system=harness.system, providers=[],
                                   state_dir=harness.state_dir,
                                   provider_options={harness.name: section},
-                                  extra=[(harness.name, harness.plugin)])
+                                  extra=[(harness.name, harness.plugin)],
+                                  **harness.backup_options)
 
     def handle(self, harness: ProviderHarness, **options: str) -> ProviderHandle:
         return self.session(harness, None, **options).handles[0]
@@ -398,3 +409,50 @@ class ProviderContract:
         assert self.listing(harness) == []
         third = self.backup(harness, other_engine)
         assert {i.generation for i in self.listing(harness, Query(every=True))} == {third.run.id}
+
+    # -- check: inventory_store is optional -----------------------------------------------
+    def inventorying_handle(self, harness: ProviderHarness) -> ProviderHandle:
+        handle = self.handle(harness)
+        if not handle.implements("inventory_store"):
+            pytest.skip(f"{harness.name} does not implement inventory_store (optional)")
+        return handle
+
+    def test_the_inventory_is_what_every_generation_references(self, harness, engines,
+                                                              beta_changed):
+        handle = self.inventorying_handle(harness)
+        runs = [self.backup(harness, server) for server in (engines["first"], beta_changed)]
+        assert [r.exit_code for r in runs] == [0, 0], [r.summary() for r in runs]
+        inventory = handle.inventory_store()
+        assert inventory.generations == 2 and inventory.problems == ()
+        items = self.listing(harness, Query(every=True))
+        assert {(u.ovf_hash, u.vm_id) for u in inventory.uses} == {
+            (i.ovf_hash, i.vm_id) for i in items}
+        assert sum(u.generations for u in inventory.uses) == len(items) == 8
+        betas = {(u.first, u.last, u.generations) for u in inventory.uses if u.name == "beta"}
+        assert betas == {(runs[0].run.id, runs[0].run.id, 1), (runs[1].run.id, runs[1].run.id, 1)}
+        alpha = next(u for u in inventory.uses if u.name == "alpha")
+        assert (alpha.first, alpha.last, alpha.generations) == (runs[0].run.id, runs[1].run.id, 2)
+        assert set(inventory.stored) == {u.ovf_hash for u in inventory.uses}
+        lines: List[str] = []
+        assert check([handle], read_data=True, echo=lines.append) == 0, lines
+        assert any("read 5 stored OVF(s) once each" in line for line in lines), lines
+
+    def test_check_reports_a_damaged_and_a_missing_ovf_per_vm_and_generation(self, harness,
+                                                                             engines):
+        handle = self.inventorying_handle(harness)
+        report = self.backup(harness, engines["first"])
+        items = {i.name: i for i in self.listing(harness)}
+        harness.corrupt(items["beta"])
+        lines: List[str] = []
+        assert check([handle], echo=lines.append) == 0, lines        # references resolve
+        assert check([handle], read_data=True, echo=lines.append) == 1
+        (problem,) = [line for line in lines if "PROBLEM" in line]
+        assert "beta" in problem and report.run.id in problem and items["beta"].vm_id in problem
+        try:
+            harness.remove(items["gamma"])
+        except NotImplementedError:
+            pytest.skip(f"the {harness.name} harness cannot remove a stored OVF")
+        lines.clear()
+        assert check([handle], echo=lines.append) == 1
+        (problem,) = [line for line in lines if "PROBLEM" in line]
+        assert "gamma" in problem and "missing" in problem and report.run.id in problem

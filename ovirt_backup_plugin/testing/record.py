@@ -50,8 +50,11 @@ from vcr.request import Request
 from vcr.serialize import serialize
 from vcr.serializers import jsonserializer, yamlserializer
 
+from ..engine.transport import ca_url
 from ..errors import ConfigError, EngineError
 from ..host.config import load_config
+from ..private import private_dir, write_private
+from ..terminal import safe
 from .loopback import LoopbackHandler, LoopbackServer
 from .scrub import FORM_SECRETS, JSON_SECRETS, MASK, scrub_form, scrub_headers, scrub_json
 
@@ -221,9 +224,9 @@ class RecordingProxy(LoopbackServer):
 
     # -- TLS to the engine -----------------------------------------------------------
     def _ssl_context(self) -> ssl.SSLContext:
-        if self.insecure:
-            log.warning("recording proxy: the TLS certificate of %s is NOT verified (insecure)",
-                        self.netloc)
+        if self.insecure:               # the command line warned (engine.transport)
+            log.info("recording proxy: the TLS certificate of %s is NOT verified (insecure)",
+                     self.netloc)
             context = ssl.create_default_context()
             context.check_hostname = False
             context.verify_mode = ssl.CERT_NONE
@@ -252,7 +255,8 @@ class RecordingProxy(LoopbackServer):
             hint = (f"[engine] ca_file {self.ca_file}" if self.ca_file
                     else "the system CA store (set [engine] ca_file)")
             return (f"cannot reach the engine at {where}: TLS certificate verification "
-                    f"failed ({reason}); it was checked against {hint}")
+                    f"failed ({reason}); it was checked against {hint}; the engine's CA "
+                    f"certificate is at {ca_url(self.upstream_url)}")
         if isinstance(error, ssl.SSLError):
             return f"cannot reach the engine at {where}: TLS error: {error}"
         if isinstance(error, socket.timeout):
@@ -429,7 +433,8 @@ class RecordingProxy(LoopbackServer):
         return {"requests": requests, "responses": responses}
 
     def write(self, path: PathLike, *, provenance: Optional[str] = None) -> Path:
-        """Write the recording as a vcrpy cassette: JSON for ``*.json``, YAML otherwise.
+        """Write the recording as a vcrpy cassette: JSON for ``*.json``, YAML otherwise;
+        0600 whatever the umask (it can hold OVFs, and OVFs can hold secrets).
 
         ``provenance`` goes where vcrpy keeps it loadable: a comment line at the top of a
         YAML cassette; in a JSON cassette (no comments) vcrpy's cassette ``metadata``.
@@ -444,11 +449,8 @@ class RecordingProxy(LoopbackServer):
             text = serialize(data, yamlserializer)
             if provenance:
                 text = "".join(f"# {line}\n" for line in provenance.splitlines()) + text
-        path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = path.with_name(path.name + ".part")
-        tmp.write_text(text, encoding="utf-8")
-        os.replace(tmp, path)
-        return path
+        private_dir(path.parent)
+        return write_private(path, text)
 
 
 def _decode(payload: bytes, encoding: str) -> Tuple[bytes, bool]:
@@ -534,6 +536,10 @@ def record_command(config_path: Optional[str], cassette: PathLike, argv: Sequenc
     host = proxy.upstream_host
     when = dt.datetime.now(dt.timezone.utc).strftime("%Y-%m-%d %H:%M:%S UTC")
     provenance = f"recorded by ovirt-backup record from {host} on {when}"
+    print(safe(f"warning: the cassette {cassette} will hold what the engine sends, VM "
+               "configurations (OVFs) included, and those can carry secrets (cloud-init root "
+               "passwords, scripts, keys); it is written readable by you only (0600): keep it "
+               "private, and read it before you share it"), file=sys.stderr)
     tmpdir = tempfile.mkdtemp(prefix="ovirt-backup-record-")
     try:
         proxy.start()
