@@ -1,7 +1,8 @@
 """Every built-in provider that stores OVF copies passes the provider contract.
 
 ``localdb`` keeps its catalog on a small tmpfs so that an outage is a real full disk;
-``swift`` talks to the real loopback Swift through a TCP forwarder that can be cut.
+``swift`` talks to the real loopback Swift through a TCP forwarder that can be cut, and
+``s3`` to the same Swift's S3 API (s3api) through such a forwarder.
 """
 import contextlib
 import os
@@ -12,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from ovirt_backup_plugin.hooks import localdb, swift
+from ovirt_backup_plugin.hooks import localdb, s3, swift
 from ovirt_backup_plugin.testing.contract import ProviderContract, ProviderHarness
 
 pytest_plugins = ["tests.swift_service"]
@@ -97,3 +98,29 @@ class TestSwift(ProviderContract):
     @pytest.fixture
     def harness(self, swift_service, swift_netcut, swift_container):
         return SwiftHarness(swift_service, swift_netcut, swift_container)
+
+
+class S3Harness(ProviderHarness):
+    def __init__(self, service, netcut, bucket):
+        super().__init__("s3", s3, service.s3_options(bucket=bucket, **service.s3_via(netcut)),
+                         state_dir=str(Path(tempfile.gettempdir())))
+        self.service, self.netcut, self.bucket = service, netcut, bucket
+
+    @contextlib.contextmanager
+    def outage(self):
+        self.netcut.cut()
+        try:
+            yield
+        finally:
+            self.netcut.restore()
+
+    def corrupt(self, item):
+        client = self.service.s3_client()
+        client.put_object(Bucket=self.bucket, Key=item.location, Body=b"<ovf>bit rot</ovf>")
+        client.close()
+
+
+class TestS3(ProviderContract):
+    @pytest.fixture
+    def harness(self, swift_service, swift_netcut, s3_bucket):
+        return S3Harness(swift_service, swift_netcut, s3_bucket)
