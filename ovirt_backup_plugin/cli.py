@@ -14,7 +14,7 @@ import os
 import sys
 from typing import Callable, Dict, List, Optional
 
-from . import __version__
+from . import __version__, completion
 from .backup import runner
 from .backup.lock import RunLock
 from .backup.run import EXIT_FAILED
@@ -24,11 +24,13 @@ from .host import Config, Session, load_config
 from .host.plugins import check_provider, get_plugin_manager, installed_providers
 from .model import Query, Restorable, VnicProfileMapping
 from .output import echo, print_listing, table, warn
+from .progress import for_terminal
 from .restore.history import history
 from .restore.listing import gather, select
 from .restore.picker import pick
 from .restore.plan import make_plan, print_plan
 from .restore.restore import RestoreOptions, restore
+from .stores import status
 from .stores.ownership import attach
 from .stores.retention import prune
 from .testing.record import record_command
@@ -39,7 +41,8 @@ log = logging.getLogger("ovirt_backup_plugin")
 # -- commands --------------------------------------------------------------------------
 def cmd_backup(args: argparse.Namespace, session: Session) -> int:
     report = runner.guarded_backup(session, datacenter=args.datacenter, wait=args.wait,
-                                   wait_timeout=args.wait_timeout, echo=echo)
+                                   wait_timeout=args.wait_timeout, echo=echo,
+                                   progress=for_terminal())
     for line in report.skipped:
         warn(f"warning: skipped {line}")
     return report.exit_code
@@ -83,7 +86,7 @@ def cmd_restore(args: argparse.Namespace, session: Session) -> int:
         return plan.exit_code
     outcome = restore(items, by_name, session.engine, copies=args.copies,
                       pattern=args.name_pattern, cluster=args.cluster, new_ids=args.new_ids,
-                      echo=echo, options=restore_options(args))
+                      echo=echo, options=restore_options(args), progress=for_terminal())
     echo(f"restored {len(outcome.restored)}, failed {len(outcome.failed)}")
     return outcome.exit_code
 
@@ -141,9 +144,21 @@ def cmd_prune(args: argparse.Namespace, session: Session) -> int:
     try:
         return prune(session.handles, session.engine, provider=args.provider,
                      keep_last=args.keep_last, keep_within=args.keep_within,
-                     dry_run=args.dry_run, echo=echo, warn=warn)
+                     dry_run=args.dry_run, echo=echo, warn=warn, progress=for_terminal())
     finally:
         lock.release()
+
+
+def cmd_status(args: argparse.Namespace, session: Session) -> int:
+    report = status.check(session.chosen(args.provider), session.engine, session.config,
+                          max_age=args.max_age)
+    status.print_status(report, as_json=args.json, echo=echo, warn=warn)
+    return report.exit_code
+
+
+def _max_age(text: str) -> dt.timedelta:
+    seconds = runner.parse_duration(text)
+    return dt.timedelta(seconds=seconds)
 
 
 # -- parsing ---------------------------------------------------------------------------
@@ -232,6 +247,14 @@ def build_parser() -> argparse.ArgumentParser:
     how.add_argument("--fresh", action="store_true",
                      help="set the existing backups aside (not deleted) and start from scratch")
 
+    st = sub.add_parser("status", help="are the backups fresh? (exit 1 when anything is stale)",
+                        description=status.DESCRIPTION,
+                        formatter_class=argparse.RawDescriptionHelpFormatter)
+    st.add_argument("--max-age", type=_max_age, default=status.DEFAULT_MAX_AGE,
+                    metavar="DURATION", help="older than this is stale: 2h, 1d (default 1d)")
+    st.add_argument("--provider", help="only this provider")
+    st.add_argument("--json", action="store_true", help="machine-readable output")
+
     pr = sub.add_parser("providers", help="list installed backup providers")
     pr.add_argument("--all", action="store_true", help="also hidden ones (debug)")
 
@@ -246,11 +269,13 @@ def build_parser() -> argparse.ArgumentParser:
 
 COMMANDS: Dict[str, Callable[[argparse.Namespace, Session], int]] = {
     "backup": cmd_backup, "list": cmd_list, "restore": cmd_restore, "attach": cmd_attach,
-    "history": cmd_history, "prune": cmd_prune}
+    "history": cmd_history, "prune": cmd_prune, "status": cmd_status}
 
 
 def main(argv: Optional[List[str]] = None) -> int:
-    args = build_parser().parse_args(argv)
+    parser = build_parser()
+    completion.enable(parser)
+    args = parser.parse_args(argv)
     logging.basicConfig(level=[logging.WARNING, logging.INFO, logging.DEBUG][min(args.verbose, 2)],
                         format="%(levelname)s %(name)s: %(message)s", stream=sys.stderr)
     if args.insecure:

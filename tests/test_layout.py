@@ -14,7 +14,7 @@ ROOT = Path(__file__).resolve().parent.parent
 PACKAGE = ROOT / "ovirt_backup_plugin"
 #: Optional dependencies, imported where they are used so a system without them works.
 OPTIONAL = {"swiftclient", "requests", "keystoneclient", "boto3", "botocore", "cryptography",
-            "argcomplete", "rich", "tqdm"}
+            "argcomplete", "rich", "tqdm", "prometheus_client"}
 #: Folders a newcomer finds the architecture by.
 PARTS = {"engine": "the engine adapter", "host": "plugin manager, handles, settings, session",
          "backup": "capture, runs, lock, runner", "restore": "listing, restore, plan, history",

@@ -46,7 +46,8 @@ DEFAULT_PASSWORD_ENV = "OVIRT_ENGINE_PASSWORD"
 #: The keys each fixed section takes: anything else is a typo, and a clear error.
 ENGINE_KEYS = ("url", "username", "password_file", "password_env", "ca_file", "insecure",
                "timeout", "page_size", "retries", "retry_delay")
-BACKUP_KEYS = ("system", "providers", "datacenter", "state_dir", "events", "workers")
+BACKUP_KEYS = ("system", "providers", "datacenter", "state_dir", "events", "workers",
+               "alerts", "alert_after_skips", "metrics_file")
 SECTIONS = ("engine", "backup")
 
 
