@@ -23,6 +23,7 @@ second and writes to stderr, away from the command's output on stdout.
 """
 from __future__ import annotations
 
+import os
 import sys
 from typing import Any, Callable, Iterable, Iterator, List, Optional, TextIO, TypeVar
 
@@ -103,8 +104,10 @@ class TerminalProgress(Progress):
         self.open: List[_Bar] = []
 
     def task(self, what: str, *, total: Optional[int] = None, unit: str = "item") -> Task:
+        sized = _columns(self.stream) > 0         # a terminal that reports no size: 80
         bar = tqdm(total=total, desc=what, unit=f" {unit}", file=self.stream,
-                   dynamic_ncols=True, mininterval=0.2, smoothing=0.1, leave=True)
+                   dynamic_ncols=sized, ncols=None if sized else 80, mininterval=0.2,
+                   smoothing=0.1, leave=True)
         task = _Bar(bar, self)
         self.open.append(task)
         return task
@@ -117,6 +120,13 @@ class TerminalProgress(Progress):
             with tqdm.external_write_mode(file=self.stream):
                 echo(text)
         return wrapped
+
+
+def _columns(stream: TextIO) -> int:
+    try:
+        return os.get_terminal_size(stream.fileno()).columns
+    except (AttributeError, OSError, ValueError):
+        return 0
 
 
 def for_terminal(stream: Optional[TextIO] = None) -> Progress:

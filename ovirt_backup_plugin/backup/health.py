@@ -69,7 +69,8 @@ class Health:
 
     last_success: Dict[str, str] = field(default_factory=dict)     # provider -> ISO time
     skips: Dict[str, Skip] = field(default_factory=dict)           # vm id -> Skip
-    alerted: Dict[str, str] = field(default_factory=dict)          # alert key -> ISO time
+    alerted: Dict[str, Dict[str, str]] = field(default_factory=dict)   # alert key ->
+                                                                # {"since": ISO, "about": name}
     totals: Dict[str, float] = field(default_factory=dict)         # counter -> value
     last_run: Dict[str, Any] = field(default_factory=dict)         # id, time, result
 
@@ -90,7 +91,8 @@ class Health:
         try:
             return cls(last_success=dict(doc.get("last_success", {})),
                        skips={k: Skip(**v) for k, v in doc.get("skips", {}).items()},
-                       alerted=dict(doc.get("alerted", {})), totals=dict(doc.get("totals", {})),
+                       alerted={k: dict(v) for k, v in doc.get("alerted", {}).items()},
+                       totals=dict(doc.get("totals", {})),
                        last_run=dict(doc.get("last_run", {})))
         except (TypeError, ValueError, AttributeError) as e:
             log.warning("%s is unreadable (%s); starting a new one", path, e)
@@ -180,6 +182,7 @@ def alert_after_skips(config: Config) -> int:
 class Alert:
     key: str                                     # what it is about: run, provider:X, vm:ID
     text: str
+    about: str = ""                              # the VM's or provider's name
 
 
 def due_alerts(health: Health, report: BackupReport, *, after_skips: int,
@@ -192,28 +195,34 @@ def due_alerts(health: Health, report: BackupReport, *, after_skips: int,
     if report.exit_code == EXIT_FAILED and not run_events:
         reason = report.error or "every provider failed"
         holding["run"] = f"backup run {report.run.id} failed, nothing was stored: {reason}"
+    about: Dict[str, str] = {}
     for name, p in report.providers.items():
         if not p.ok and not report.error and not run_events:
             holding[f"provider:{name}"] = f"provider {name} failed in run {report.run.id}"
+            about[f"provider:{name}"] = name
     for vm_id, skip in health.skips.items():
         if skip.runs > after_skips:
             holding[f"vm:{vm_id}"] = (f"VM {skip.name} ({vm_id}) was not backed up in the last "
                                       f"{skip.runs} runs (since {skip.since[:16]}): "
                                       f"{skip.reason}")
+            about[f"vm:{vm_id}"] = skip.name
     if report.error:   # the engine was not read: VM streaks are unknown, keep their state
         holding.update({k: "" for k in health.alerted if k.startswith("vm:")
                         and k not in holding})
-    raised = [Alert(k, t) for k, t in holding.items() if k not in health.alerted]
-    cleared = [Alert(k, _cleared_text(k, report)) for k in health.alerted if k not in holding]
+    raised = [Alert(k, t, about.get(k, "")) for k, t in holding.items()
+              if k not in health.alerted]
+    cleared = [Alert(k, _cleared_text(k, v.get("about", ""), report))
+               for k, v in health.alerted.items() if k not in holding]
     return raised, cleared
 
 
-def _cleared_text(key: str, report: BackupReport) -> str:
+def _cleared_text(key: str, about: str, report: BackupReport) -> str:
     if key == "run":
         return f"backups work again: run {report.run.id} stored"
-    if key.startswith("provider:"):
-        return f"provider {key.split(':', 1)[1]} works again (run {report.run.id})"
-    return f"VM {key.split(':', 1)[1]} is backed up again, or gone from the engine"
+    kind, _, ident = key.partition(":")
+    if kind == "provider":
+        return f"provider {ident} works again (run {report.run.id})"
+    return f"VM {about} ({ident}) is backed up again, or gone from the engine"
 
 
 def event_text(system: str, alerts: List[Alert]) -> str:
@@ -245,7 +254,7 @@ def post_alerts(engine: Engine, config: Config, health: Health, report: BackupRe
         now = utcnow().isoformat()
         for alert in alerts:
             if severity == "warning":
-                health.alerted[alert.key] = now
+                health.alerted[alert.key] = {"since": now, "about": alert.about}
                 log.warning("alert posted to the engine: %s", alert.text)
             else:
                 health.alerted.pop(alert.key, None)
