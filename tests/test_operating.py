@@ -12,12 +12,14 @@ import os
 import pty
 import re
 import select
+import shutil
 import sqlite3
 import struct
 import subprocess
 import sys
 import termios
 import time
+from pathlib import Path
 
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
@@ -350,3 +352,49 @@ def test_shell_completion_of_commands_providers_and_local_vm_names(system, tmp_p
     system.backup(engine())
     offered = complete(f"ovirt-backup --config {system.config} restore we", tmp_path)
     assert "web01" in offered and all(n.startswith("we") for n in offered if n)
+
+
+# -- several engines on one host ------------------------------------------------------------------
+def test_template_units_give_each_engine_its_config_state_and_lock(tmp_path):
+    from setuptools.config.setupcfg import read_configuration
+
+    root = Path(__file__).resolve().parent.parent
+    units = root / "packaging" / "systemd"
+    service = (units / "ovirt-backup@.service").read_text()
+    timer = (units / "ovirt-backup@.timer").read_text()
+    assert "--config /etc/ovirt-backup/%i.conf run --once" in service
+    assert "StateDirectory=ovirt-backup/%i\n" in service
+    assert "Environment=OVIRT_BACKUP_STATE_DIR=/var/lib/ovirt-backup/%i\n" in service
+    assert "ReadWritePaths=/var/lib/ovirt-backup/%i\n" in service
+    assert "Unit=ovirt-backup@%i.service\n" in timer
+    shipped = {f for _, files in read_configuration(str(root / "setup.cfg"))["options"][
+        "data_files"] for f in files}
+    assert {"packaging/systemd/ovirt-backup@.service",
+            "packaging/systemd/ovirt-backup@.timer"} <= shipped
+    analyze = shutil.which("systemd-analyze")
+    if analyze:                  # systemd's own check, on instances of the templates
+        for name, text in (("ovirt-backup@prod.service", service),
+                           ("ovirt-backup@prod.timer", timer)):
+            (tmp_path / name).write_text(text)
+        proc = subprocess.run([analyze, "verify", "--man=no",
+                               str(tmp_path / "ovirt-backup@prod.service"),
+                               str(tmp_path / "ovirt-backup@prod.timer")],
+                              capture_output=True, text=True, timeout=60)
+        problems = [line for line in (proc.stdout + proc.stderr).splitlines()
+                    if line.strip() and "is not executable" not in line]
+        assert problems == []
+
+
+def test_two_engines_in_one_state_dir_keep_apart_locks_and_state(tmp_path, serve, cli):
+    state = tmp_path / "state"
+    for system in ("prod", "lab"):
+        with serve(tmp_path, engine(), name=f"{system}.yaml") as server:
+            cfg = tmp_path / f"{system}.conf"
+            cfg.write_text("\n".join([
+                "[engine]", f"url = {server.url}", "password_env = TEST_ENGINE_PASSWORD",
+                "[backup]", f"system = {system}", f"state_dir = {state}",
+                "[provider:localdb]", f"path = {state / system / 'catalog.sqlite'}", ""]))
+            assert cli("--config", str(cfg), "backup")[0] == 0
+    names = sorted(p.name for p in state.iterdir())
+    assert names == ["lab", "lab.health.json", "lab.lock", "prod", "prod.health.json",
+                     "prod.lock"]
