@@ -398,3 +398,20 @@ def test_two_engines_in_one_state_dir_keep_apart_locks_and_state(tmp_path, serve
     names = sorted(p.name for p in state.iterdir())
     assert names == ["lab", "lab.health.json", "lab.lock", "prod", "prod.health.json",
                      "prod.lock"]
+
+
+def test_status_before_any_backup_is_stale_and_says_so(tmp_path, cli, write_config):
+    cfg = write_config(tmp_path, "http://127.0.0.1:9/ovirt-engine/api")
+    code, out, err = cli("--config", cfg, "status")
+    assert code == 1 and re.search(r"^localdb\s+NO BACKUP", out, re.M), out + err
+
+
+@pytest.mark.parametrize("extra, text", [
+    ("alerts = sometimes", "[backup] alerts = 'sometimes'"),
+    ("alert_after_skips = many", "[backup] alert_after_skips = 'many'"),
+    ("alert_after_skip = 3", "unknown key 'alert_after_skip'; did you mean 'alert_after_skips'"),
+])
+def test_bad_alert_settings_are_refused_before_the_run(system, extra, text):
+    code, out, err, server = system.backup(engine(), extra)
+    assert code == 2 and text in err
+    assert not [r for r in server.received if r.path.endswith("/vms")]       # no VM read

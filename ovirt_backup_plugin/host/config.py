@@ -17,6 +17,9 @@
     state_dir = /var/lib/ovirt-backup
     workers =                        ; processes reading pages and parsing OVFs (default:
                                      ; one per core, at most 4; 0: all in one process)
+    alerts = yes                     ; warn in the engine's Events tab (backup/health.py)
+    alert_after_skips = 3            ; ... when a VM was skipped in more runs in a row
+    metrics_file =                   ; a node_exporter textfile (backup/metrics.py)
 
     [provider:localdb]
     path = /var/lib/ovirt-backup/catalog.sqlite
