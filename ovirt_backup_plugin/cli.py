@@ -15,7 +15,7 @@ import os
 import sys
 from typing import Callable, Dict, List, Optional
 
-from . import __version__, logs
+from . import __version__, completion, logs
 from .backup import runner
 from .backup.lock import RunLock
 from .backup.run import EXIT_FAILED
@@ -26,11 +26,13 @@ from .host.plugins import check_provider, get_plugin_manager, installed_provider
 from .host.sealing import write_new_key
 from .model import Query, Restorable, VnicProfileMapping
 from .output import echo, echo_json, print_listing, table, warn
+from .progress import for_terminal
 from .restore.history import history
 from .restore.listing import gather, select
 from .restore.picker import pick
 from .restore.plan import make_plan, print_plan
 from .restore.restore import RestoreOptions, restore
+from .stores import status
 from .stores.check import check
 from .stores.ownership import attach
 from .stores.retention import prune
@@ -41,7 +43,8 @@ log = logging.getLogger("ovirt_backup_plugin")
 # -- commands --------------------------------------------------------------------------
 def cmd_backup(args: argparse.Namespace, session: Session) -> int:
     report = runner.guarded_backup(session, datacenter=args.datacenter, wait=args.wait,
-                                   wait_timeout=args.wait_timeout, echo=echo)
+                                   wait_timeout=args.wait_timeout, echo=echo,
+                                   progress=for_terminal())
     for line in report.skipped:
         warn(f"warning: skipped {line}")
     return report.exit_code
@@ -85,7 +88,7 @@ def cmd_restore(args: argparse.Namespace, session: Session) -> int:
         return plan.exit_code
     outcome = restore(items, by_name, session.engine, copies=args.copies,
                       pattern=args.name_pattern, cluster=args.cluster, new_ids=args.new_ids,
-                      echo=echo, options=restore_options(args))
+                      echo=echo, options=restore_options(args), progress=for_terminal())
     echo(f"restored {len(outcome.restored)}, failed {len(outcome.failed)}")
     return outcome.exit_code
 
@@ -155,9 +158,21 @@ def cmd_prune(args: argparse.Namespace, session: Session) -> int:
     try:
         return prune(session.handles, session.engine, provider=args.provider,
                      keep_last=args.keep_last, keep_within=args.keep_within,
-                     dry_run=args.dry_run, echo=echo, warn=warn)
+                     dry_run=args.dry_run, echo=echo, warn=warn, progress=for_terminal())
     finally:
         lock.release()
+
+
+def cmd_status(args: argparse.Namespace, session: Session) -> int:
+    report = status.check(session.chosen(args.provider), session.engine, session.config,
+                          max_age=args.max_age)
+    status.print_status(report, as_json=args.json, echo=echo, warn=warn, echo_json=echo_json)
+    return report.exit_code
+
+
+def _max_age(text: str) -> dt.timedelta:
+    seconds = runner.parse_duration(text)
+    return dt.timedelta(seconds=seconds)
 
 
 # -- parsing ---------------------------------------------------------------------------
@@ -261,6 +276,14 @@ def build_parser() -> argparse.ArgumentParser:
                         "encryption_key_file)")
     kg.add_argument("file", metavar="FILE", help="the key file to create (never overwritten)")
 
+    st = sub.add_parser("status", help="are the backups fresh? (exit 1 when anything is stale)",
+                        description=status.DESCRIPTION,
+                        formatter_class=argparse.RawDescriptionHelpFormatter)
+    st.add_argument("--max-age", type=_max_age, default=status.DEFAULT_MAX_AGE,
+                    metavar="DURATION", help="older than this is stale: 2h, 1d (default 1d)")
+    st.add_argument("--provider", help="only this provider")
+    st.add_argument("--json", action="store_true", help="machine-readable output")
+
     pr = sub.add_parser("providers", help="list installed backup providers")
     pr.add_argument("--all", action="store_true", help="also hidden ones (debug)")
 
@@ -275,7 +298,8 @@ def build_parser() -> argparse.ArgumentParser:
 
 COMMANDS: Dict[str, Callable[[argparse.Namespace, Session], int]] = {
     "backup": cmd_backup, "list": cmd_list, "restore": cmd_restore, "attach": cmd_attach,
-    "history": cmd_history, "prune": cmd_prune, "check": cmd_check}
+    "history": cmd_history, "prune": cmd_prune, "check": cmd_check,
+    "status": cmd_status}
 #: Commands that run the test kit (a replay engine, a recording proxy): looked up by name
 #: when asked for, so that no other command pays for loading vcrpy and the kit.
 KIT_COMMANDS = {"demo": "ovirt_backup_plugin.demo:cli_demo",
@@ -290,7 +314,9 @@ def kit_command(name: str) -> Callable[[argparse.Namespace], int]:
 
 
 def main(argv: Optional[List[str]] = None) -> int:
-    args = build_parser().parse_args(argv)
+    parser = build_parser()
+    completion.enable(parser)
+    args = parser.parse_args(argv)
     logs.setup(args.verbose)
     session = None
     try:

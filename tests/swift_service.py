@@ -2,7 +2,9 @@
 
 Fixtures (use ``pytest_plugins = ["tests.swift_service"]`` in a test module):
 ``swift_service`` (session), ``swift_container`` (a fresh container name, deleted after the
-test) and ``swift_netcut`` (a :class:`NetCut` in front of the proxy).
+test) and ``swift_netcut`` (a :class:`NetCut` in front of the proxy); for Swift's S3 API
+(the ``s3api`` middleware of the same proxy): ``s3_bucket`` (a fresh bucket name, deleted
+after the test).
 
 ``swift_service`` yields a :class:`SwiftService`:
 
@@ -12,11 +14,18 @@ test) and ``swift_netcut`` (a :class:`NetCut` in front of the proxy).
   ports, and stops it (wiping its data) at the end of the session. If that start fails the
   tests are skipped, except under ``CI`` where they fail.
 
-The key reaches providers through ``key_env`` (:data:`KEY_ENV`), never a file or a log.
+The S3 API is at ``S3_ENDPOINT_URL`` with ``S3_ACCESS_KEY_ID`` / ``S3_SECRET_ACCESS_KEY`` /
+``S3_REGION`` (exported by ``start-saio.sh``; when this plugin starts Swift itself it reads
+them from the script's output and exports them for the session too).
+
+The key reaches providers through ``key_env`` (:data:`KEY_ENV`), never a file or a log; the
+S3 credentials through ``access_key_id_env`` / ``secret_access_key_env``
+(:data:`S3_ACCESS_ENV`, :data:`S3_SECRET_ENV`).
 
 :class:`NetCut` listens on ``127.0.0.1:<free port>`` and forwards to the Swift proxy;
 ``cut()`` closes its live connections and refuses new ones (the port is closed),
-``hang()`` accepts connections but forwards nothing (timeouts), ``restore()`` resumes.
+``hang()`` accepts connections but forwards nothing (timeouts), ``restore()`` resumes;
+with ``recording = True`` it keeps what clients sent in ``sent`` (what went on the wire).
 Use it with :meth:`SwiftService.via` so that auth *and* object traffic pass through it.
 """
 from __future__ import annotations
@@ -41,6 +50,9 @@ START = PROJECT_ROOT / "scripts" / "start-saio.sh"
 STOP = PROJECT_ROOT / "scripts" / "stop-saio.sh"
 #: The environment variable the fixture sets to the Swift key; settings name it as key_env.
 KEY_ENV = "OVIRT_BACKUP_TEST_SWIFT_KEY"
+S3_ACCESS_ENV = "OVIRT_BACKUP_TEST_S3_ACCESS_KEY_ID"
+S3_SECRET_ENV = "OVIRT_BACKUP_TEST_S3_SECRET_ACCESS_KEY"
+S3_VARS = ("S3_ENDPOINT_URL", "S3_ACCESS_KEY_ID", "S3_SECRET_ACCESS_KEY", "S3_REGION")
 PORT_VARS = ("SAIO_PROXY_PORT", "SAIO_OBJECT_PORT", "SAIO_CONTAINER_PORT",
              "SAIO_ACCOUNT_PORT", "SAIO_MEMCACHED_PORT")
 
@@ -48,17 +60,32 @@ PORT_VARS = ("SAIO_PROXY_PORT", "SAIO_OBJECT_PORT", "SAIO_CONTAINER_PORT",
 class SwiftService:
     """Where a Swift is, and small conveniences for tests that use it."""
 
-    def __init__(self, auth_url: str, user: str, key: str, saio_dir: Optional[Path] = None):
+    def __init__(self, auth_url: str, user: str, key: str, saio_dir: Optional[Path] = None,
+                 s3: Optional[Dict[str, str]] = None):
         self.auth_url, self.user, self.key = auth_url, user, key
         self.saio_dir = saio_dir            # set when this process started Swift
         parts = urlsplit(auth_url)
         self.host, self.port = parts.hostname, parts.port or (443 if parts.scheme == "https" else 80)
         self._storage_url: Optional[str] = None
+        # the S3 API of the same proxy (s3api): tempauth's account:user and key
+        s3 = {k: v for k, v in (s3 or {}).items() if v}
+        self.s3_endpoint = s3.get("S3_ENDPOINT_URL") or f"{parts.scheme}://{parts.netloc}"
+        self.s3_access_key = s3.get("S3_ACCESS_KEY_ID") or user
+        self.s3_secret = s3.get("S3_SECRET_ACCESS_KEY") or key
+        self.s3_region = s3.get("S3_REGION") or "us-east-1"
 
     @classmethod
     def from_env(cls) -> Optional["SwiftService"]:
         env = [os.environ.get(v) for v in ("SWIFT_AUTH_URL", "SWIFT_USER", "SWIFT_KEY")]
-        return cls(*env) if all(env) else None
+        if not all(env):
+            return None
+        return cls(*env, s3={v: os.environ.get(v, "") for v in S3_VARS})
+
+    @property
+    def s3_vars(self) -> Dict[str, str]:
+        """The S3 variables ``scripts/dev test`` exports, for this Swift."""
+        return dict(zip(S3_VARS, (self.s3_endpoint, self.s3_access_key, self.s3_secret,
+                                  self.s3_region)))
 
     @classmethod
     def start(cls, saio_dir: Path, timeout: float = 600) -> "SwiftService":
@@ -72,7 +99,8 @@ class SwiftService:
         if proc.returncode != 0:
             raise RuntimeError(f"start-saio.sh failed ({proc.returncode}):\n{proc.stderr[-3000:]}")
         exported = parse_exports(proc.stdout)
-        return cls(exported["SWIFT_AUTH_URL"], exported["SWIFT_USER"], exported["SWIFT_KEY"], saio_dir)
+        return cls(exported["SWIFT_AUTH_URL"], exported["SWIFT_USER"], exported["SWIFT_KEY"],
+                   saio_dir, s3={v: exported.get(v, "") for v in S3_VARS})
 
     def stop(self) -> None:
         if self.saio_dir is not None:
@@ -117,6 +145,57 @@ class SwiftService:
                 raise
         finally:
             conn.close()
+
+    # -- the S3 API, behind the provider's back -------------------------------------------
+    def s3_client(self, endpoint: Optional[str] = None):
+        """A boto3 S3 client straight to the S3 API (no retries), as scripts/check-s3api.py
+        makes it: SigV4, path-style, checksums only when required."""
+        import boto3
+        from botocore.config import Config
+
+        return boto3.client(
+            "s3", endpoint_url=endpoint or self.s3_endpoint, region_name=self.s3_region,
+            aws_access_key_id=self.s3_access_key, aws_secret_access_key=self.s3_secret,
+            config=Config(signature_version="s3v4", s3={"addressing_style": "path"},
+                          request_checksum_calculation="when_required",
+                          response_checksum_validation="when_required",
+                          retries={"total_max_attempts": 1}))
+
+    def s3_keys(self, bucket: str, prefix: str = "") -> list:
+        client = self.s3_client()
+        try:
+            pages = client.get_paginator("list_objects_v2").paginate(Bucket=bucket, Prefix=prefix)
+            return sorted(o["Key"] for page in pages for o in page.get("Contents", ()))
+        finally:
+            client.close()
+
+    def delete_bucket(self, bucket: str) -> None:
+        """Delete a bucket and everything in it; a missing one is fine."""
+        from botocore.exceptions import ClientError
+
+        client = self.s3_client()
+        try:
+            for key in self.s3_keys(bucket):
+                client.delete_object(Bucket=bucket, Key=key)
+            client.delete_bucket(Bucket=bucket)
+        except ClientError as e:
+            if e.response["Error"].get("Code") != "NoSuchBucket":
+                raise
+        finally:
+            client.close()
+
+    def s3_options(self, **extra) -> Dict[str, str]:
+        """``[provider:s3]`` options for this S3 API; the credentials by ``*_env``. Stored
+        in clear (``encrypt = no``) unless ``encrypt=None`` (the default of an off-host
+        store: encrypted, with the ``[backup]`` key) or ``encrypt="yes"`` is given."""
+        options = {"endpoint_url": self.s3_endpoint, "region": self.s3_region,
+                   "access_key_id_env": S3_ACCESS_ENV, "secret_access_key_env": S3_SECRET_ENV,
+                   "encrypt": "no", **extra}
+        return {k: v for k, v in options.items() if v is not None}
+
+    def s3_via(self, cut: "NetCut") -> Dict[str, str]:
+        """Options that send the S3 traffic through ``cut``."""
+        return {"endpoint_url": _with_port(self.s3_endpoint, cut.port)}
 
     # -- provider settings ----------------------------------------------------------------
     def options(self, **extra) -> Dict[str, str]:
@@ -181,15 +260,18 @@ def swift_service():
             if os.environ.get("CI"):
                 pytest.fail(f"cannot start Swift, and CI needs it: {e}")
             pytest.skip(f"cannot start Swift (not in CI): {e}")
-    previous = os.environ.get(KEY_ENV)
-    os.environ[KEY_ENV] = service.key
+    exported = {KEY_ENV: service.key, S3_ACCESS_ENV: service.s3_access_key,
+                S3_SECRET_ENV: service.s3_secret, **service.s3_vars}
+    previous = {k: os.environ.get(k) for k in exported}
+    os.environ.update(exported)
     try:
         yield service
     finally:
-        if previous is None:
-            os.environ.pop(KEY_ENV, None)
-        else:
-            os.environ[KEY_ENV] = previous
+        for name, value in previous.items():
+            if value is None:
+                os.environ.pop(name, None)
+            else:
+                os.environ[name] = value
         service.stop()
         if tmp is not None:
             shutil.rmtree(tmp, ignore_errors=True)
@@ -201,6 +283,15 @@ def swift_container(swift_service, request):
     name = f"test-{request.node.name[:40]}-{uuid.uuid4().hex[:8]}".replace("[", "-").replace("]", "")
     yield name
     swift_service.delete_container(name)
+
+
+@pytest.fixture
+def s3_bucket(swift_service, request):
+    """A fresh, valid S3 bucket name for one test; the bucket is deleted afterwards."""
+    pytest.importorskip("boto3")
+    name = f"test-{uuid.uuid4().hex[:12]}"
+    yield name
+    swift_service.delete_bucket(name)
 
 
 @pytest.fixture
@@ -216,9 +307,13 @@ class NetCut:
     def __init__(self, target_host: str, target_port: int):
         self.target = (target_host, target_port)
         self.connections = 0                # connections forwarded so far
+        self.accepted = 0                   # connections accepted (also while hanging)
         self.bytes = 0                      # bytes forwarded, both ways
+        self.sent = bytearray()             # what clients sent, when recording
+        self.recording = False
         self._lock = threading.Lock()
         self._live: set = set()
+        self._upstreams: set = set()
         self._mode = "up"                   # up | cut | hang
         self._closed = False
         self._listener: Optional[socket.socket] = self._listen(0)
@@ -298,6 +393,7 @@ class NetCut:
             with self._lock:
                 mode = self._mode
                 self._live.add(client)
+                self.accepted += 1
             if mode != "up":
                 continue            # "hang": held open, silent, until restore/cut drops it
             try:
@@ -308,6 +404,7 @@ class NetCut:
                 continue
             with self._lock:
                 self._live.add(upstream)
+                self._upstreams.add(upstream)
                 self.connections += 1
             for src, dst in ((client, upstream), (upstream, client)):
                 threading.Thread(target=self._pump, args=(src, dst), daemon=True).start()
@@ -321,6 +418,8 @@ class NetCut:
                 dst.sendall(data)
                 with self._lock:
                     self.bytes += len(data)
+                    if self.recording and dst in self._upstreams and len(self.sent) < 1 << 24:
+                        self.sent += data
         except OSError:
             pass
         finally:
@@ -330,6 +429,7 @@ class NetCut:
     def _forget(self, s: socket.socket) -> None:
         with self._lock:
             self._live.discard(s)
+            self._upstreams.discard(s)
         _close(s)
 
 

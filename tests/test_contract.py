@@ -1,7 +1,8 @@
 """Every built-in provider that stores OVF copies passes the provider contract.
 
 ``localdb`` keeps its catalog on a small tmpfs so that an outage is a real full disk;
-``swift`` talks to the real loopback Swift through a TCP forwarder that can be cut.
+``swift`` talks to the real loopback Swift through a TCP forwarder that can be cut, and
+``s3`` to the same Swift's S3 API (s3api) through such a forwarder.
 """
 import contextlib
 import os
@@ -12,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from ovirt_backup_plugin.hooks import localdb, swift
+from ovirt_backup_plugin.hooks import localdb, s3, swift
 from ovirt_backup_plugin.host.sealing import write_new_key
 from ovirt_backup_plugin.testing.contract import ProviderContract, ProviderHarness
 
@@ -117,3 +118,40 @@ class TestSwift(ProviderContract):
         key_file = tmp_path / "backup.key"
         write_new_key(str(key_file))
         return SwiftHarness(swift_service, swift_netcut, swift_container, key_file)
+
+
+class S3Harness(ProviderHarness):
+    """The s3 provider as it runs by default: encrypted (a store off the host)."""
+
+    def __init__(self, service, netcut, bucket, key_file):
+        super().__init__("s3", s3, service.s3_options(bucket=bucket, encrypt=None,
+                                                      **service.s3_via(netcut)),
+                         state_dir=str(Path(tempfile.gettempdir())),
+                         backup_options={"encryption_key_file": str(key_file)})
+        self.service, self.netcut, self.bucket = service, netcut, bucket
+
+    @contextlib.contextmanager
+    def outage(self):
+        self.netcut.cut()
+        try:
+            yield
+        finally:
+            self.netcut.restore()
+
+    def corrupt(self, item):
+        client = self.service.s3_client()
+        client.put_object(Bucket=self.bucket, Key=item.location, Body=b"<ovf>bit rot</ovf>")
+        client.close()
+
+    def remove(self, item):
+        client = self.service.s3_client()
+        client.delete_object(Bucket=self.bucket, Key=item.location)
+        client.close()
+
+
+class TestS3(ProviderContract):
+    @pytest.fixture
+    def harness(self, swift_service, swift_netcut, s3_bucket, tmp_path):
+        key_file = tmp_path / "backup.key"
+        write_new_key(str(key_file))
+        return S3Harness(swift_service, swift_netcut, s3_bucket, key_file)

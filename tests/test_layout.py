@@ -14,7 +14,7 @@ ROOT = Path(__file__).resolve().parent.parent
 PACKAGE = ROOT / "ovirt_backup_plugin"
 #: Optional dependencies, imported where they are used so a system without them works.
 OPTIONAL = {"swiftclient", "requests", "keystoneclient", "boto3", "botocore", "cryptography",
-            "argcomplete", "rich", "tqdm"}
+            "argcomplete", "rich", "tqdm", "prometheus_client"}
 #: Folders a newcomer finds the architecture by.
 PARTS = {"engine": "the engine adapter", "host": "plugin manager, handles, settings, session",
          "backup": "capture, runs, lock, runner", "restore": "listing, restore, plan, history",
@@ -140,7 +140,8 @@ def test_the_product_does_not_import_the_test_kit():
 
 
 def test_the_built_in_providers_import_only_the_public_surface():
-    public = {"ovirt_backup_plugin", "ovirt_backup_plugin.errors", "ovirt_backup_plugin.model"}
+    public = {"ovirt_backup_plugin", "ovirt_backup_plugin.errors", "ovirt_backup_plugin.model",
+              "ovirt_backup_plugin.objectstore"}   # objectstore: the index for object stores
     for name, targets in graph().items():
         if name.startswith("ovirt_backup_plugin.hooks."):
             assert {t for t in targets if t.startswith("ovirt_backup_plugin")} <= public, name

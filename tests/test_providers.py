@@ -89,9 +89,9 @@ def test_providers_lists_built_ins_and_hides_debug(tmp_path, cli, write_config):
 
 
 def test_unknown_provider_is_a_clear_error(tmp_path, cli, write_config):
-    cfg = write_config(tmp_path, "http://127.0.0.1:9/ovirt-engine/api", providers="localdb, s3")
+    cfg = write_config(tmp_path, "http://127.0.0.1:9/ovirt-engine/api", providers="localdb, s4")
     code, _, err = cli("--config", cfg, "backup")
-    assert code == 2 and "unknown provider(s): s3" in err and "localdb" in err
+    assert code == 2 and "unknown provider(s): s4" in err and "localdb" in err
 
 
 def test_a_misspelt_hook_fails_at_start_up():

@@ -26,6 +26,7 @@ from ..errors import BackupError
 from ..host import ProviderHandle
 from ..model import FLAG_ID_MISMATCH, BackupOutcome, Run, VmBackup, utcnow
 from ..ovf import seal
+from ..progress import NO_PROGRESS, NO_TASK, Progress
 from ..stores.ownership import ensure_owned
 from .capture import Captured, CapturedVm, captured
 
@@ -41,7 +42,17 @@ class ProviderReport:
     reason: str = ""
     written: int = 0
     new_blobs: int = 0
+    bytes_written: int = 0                 # bytes of the new blobs it stored
     messages: List[str] = field(default_factory=list)
+
+
+@dataclass(frozen=True)
+class SkippedVm:
+    """A VM the engine listed that the run could not back up."""
+
+    vm_id: str
+    name: str
+    reason: str
 
 
 @dataclass
@@ -50,6 +61,7 @@ class BackupReport:
     vms_seen: int = 0
     vms_backed_up: int = 0
     skipped: List[str] = field(default_factory=list)      # "name (id): reason"
+    skipped_vms: List[SkippedVm] = field(default_factory=list)
     warnings: List[str] = field(default_factory=list)     # stored, but worth a look
     providers: Dict[str, ProviderReport] = field(default_factory=dict)
     error: str = ""                                       # the run as a whole failed
@@ -121,10 +133,12 @@ def run_backup(engine: Engine, handles: List[ProviderHandle], *, system: str,
                datacenter: Optional[str] = None,
                echo: Callable[[str], None] = lambda s: None,
                should_stop: Optional[Callable[[], bool]] = None,
-               workers: Optional[int] = None) -> BackupReport:
+               workers: Optional[int] = None,
+               progress: Progress = NO_PROGRESS) -> BackupReport:
     """``should_stop`` is asked after each VM; when true the run is abandoned like a
     failed one (no provider keeps it) and the report is marked ``stopped``. ``workers``:
-    processes that read pages and parse OVFs (None: one per core; 0: none)."""
+    processes that read pages and parse OVFs (None: one per core; 0: none). ``progress``
+    is told of each VM read (see :mod:`..progress`; default: nothing shown)."""
     scope = fetch_scope(handles, datacenter)
     run = new_run(system, engine.url, scope)
     report = BackupReport(run=run)
@@ -149,13 +163,18 @@ def run_backup(engine: Engine, handles: List[ProviderHandle], *, system: str,
             _fail(rep, str(e), echo)
 
     writers = [o for o in opened if o.handle.implements("write_ovf")]
+    task = progress.task("backup", total=_vm_total(engine, scope, progress), unit="VM") \
+        if writers else NO_TASK
+    echo = progress.wrap(echo)           # lines printed meanwhile do not tear the bar
     try:
         if writers:
             for vm, capture in _until_stopped(captured(engine, scope, workers=workers),
                                               should_stop, report, echo):
                 report.vms_seen += 1
+                task.advance()
                 if not capture.ok:
                     report.skipped.append(f"{vm.name} ({vm.id}): {capture.error}")
+                    report.skipped_vms.append(SkippedVm(vm.id, vm.name, capture.error))
                     echo(f"  skipped VM {vm.name} ({vm.id}): {capture.error}; its previous "
                          "backup is kept")
                     continue
@@ -172,6 +191,8 @@ def run_backup(engine: Engine, handles: List[ProviderHandle], *, system: str,
     except BackupError as e:
         report.error = str(e)
         echo(f"  run failed: {e}")
+    finally:
+        task.close()
 
     for o in opened:
         rep = o.report
@@ -201,10 +222,20 @@ def _write(writers: List[_Open], run: Run, backup: VmBackup,
             new = o.handle.write_ovf(run, o.state, backup)
             rep.written += 1
             rep.new_blobs += 1 if new else 0
+            rep.bytes_written += len(backup.blob) if new else 0
             wrote = True
         except BackupError as e:
             _fail(rep, f"while writing VM {backup.name}: {e}", echo)
     return wrote
+
+
+def _vm_total(engine: Engine, scope: Optional[str], progress: Progress) -> Optional[int]:
+    """How many VMs the run will read, when progress is shown and the engine tells it
+    cheaply: its summary counts every VM (not per data center), so a scoped run shows
+    done and rate without a total."""
+    if not progress.active or scope is not None:
+        return None
+    return engine.vm_count()
 
 
 def _noter(rep: ProviderReport, echo: Callable[[str], None]) -> Callable[[str], None]:

@@ -50,7 +50,10 @@ from .. import durations
 from ..engine import Engine
 from ..errors import BackupError, ConfigError
 from ..host import Config, Session
+from ..progress import NO_PROGRESS, Progress
+from . import health
 from .lock import LockBusy, LockStopped, RunLock, format_seconds
+from .metrics import metrics_path, write_metrics
 from .run import EXIT_FAILED, EXIT_OK, EXIT_PARTIAL, BackupReport, run_backup
 
 log = logging.getLogger(__name__)
@@ -125,9 +128,11 @@ def guarded_backup(session: Session, *, datacenter: Optional[str] = None, wait: 
                    echo: Callable[[str], None] = lambda s: None,
                    stop: Optional[threading.Event] = None,
                    should_stop: Optional[Callable[[], bool]] = None,
-                   on_report: Optional[Callable[[BackupReport], None]] = None) -> BackupReport:
+                   on_report: Optional[Callable[[BackupReport], None]] = None,
+                   progress: Progress = NO_PROGRESS) -> BackupReport:
     """One backup run under the system's lock, then ``on_report(report)``, then its
-    audit event (if enabled; not for a stopped run).
+    audit event (if enabled), the system's state file, alerts and metrics file (see
+    :mod:`.health`, :mod:`.metrics`); none of these for a run stopped by a signal.
 
     Raises
     :class:`LockBusy` when another backup runs (and ``wait`` is false or timed out),
@@ -135,13 +140,21 @@ def guarded_backup(session: Session, *, datacenter: Optional[str] = None, wait: 
     """
     config: Config = session.config
     send_event = events_enabled(config)
+    health.alerts_enabled(config), health.alert_after_skips(config)   # bad settings: now
+    metrics_path(config)
     lock = RunLock(config.state_dir, config.system)
     lock.acquire(wait=wait, timeout=wait_timeout, stop=stop,
                  on_wait=lambda m: log.warning("%s", m))
+    started = time.monotonic()
     try:
         report = run_backup(session.engine, session.handles, system=config.system,
                             datacenter=datacenter, echo=echo, should_stop=should_stop,
-                            workers=config.workers)
+                            workers=config.workers, progress=progress)
+        duration = time.monotonic() - started
+        if not report.stopped:         # under the lock: one writer of the state file
+            state = health.after_run(session.engine, config, report, duration=duration)
+            if state is not None:
+                write_metrics(config, report, state, duration)
     finally:
         lock.release()
     if on_report is not None:

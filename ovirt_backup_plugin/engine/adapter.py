@@ -334,6 +334,23 @@ class Engine:
         vms = self.call("listing VM names", lambda: self.system_service.vms_service().list())
         return {vm.id: vm.name for vm in vms}
 
+    def vm_count(self) -> Optional[int]:
+        """How many VMs the engine has, from its API summary (``GET /api``), or None when
+        it does not say. The engine fills ``summary`` only for admin users (not for a
+        filtered session), from GetSystemStatisticsQuery: one COUNT in its database, no
+        VM is read (E: rest/resource/BackendApiResource.java ``get``/``addSummary``,
+        bll/GetSystemStatisticsQuery.java ``getTotalVMsStat``). It counts every data
+        center's VMs. Used only to show progress: a failure is None, never an error."""
+        try:
+            api = self.call("reading the API summary", lambda: self.system_service.get())
+        except EngineError as e:
+            log.info("no VM count for the progress bar: %s", e)
+            return None
+        summary = getattr(api, "summary", None)
+        vms = getattr(summary, "vms", None) if summary is not None else None
+        total = getattr(vms, "total", None) if vms is not None else None
+        return int(total) if total is not None else None
+
     def add_event(self, description: str, *, severity: str = "normal") -> None:
         """Post to the engine's audit log (Events tab), like engine-backup does."""
         event = types.Event(description=description, origin=EVENT_ORIGIN,

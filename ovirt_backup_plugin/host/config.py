@@ -17,6 +17,9 @@
     state_dir = /var/lib/ovirt-backup
     workers =                        ; processes reading pages and parsing OVFs (default:
                                      ; one per core, at most 4; 0: all in one process)
+    alerts = yes                     ; warn in the engine's Events tab (backup/health.py)
+    alert_after_skips = 3            ; ... when a VM was skipped in more runs in a row
+    metrics_file =                   ; a node_exporter textfile (backup/metrics.py)
 
     encryption_key_file = /etc/ovirt-backup/backup.key   ; or encryption_key_env = VAR:
                                      ; seals what encrypted providers store (see sealing.py)
@@ -52,7 +55,8 @@ DEFAULT_PASSWORD_ENV = "OVIRT_ENGINE_PASSWORD"
 ENGINE_KEYS = ("url", "username", "password_file", "password_env", "ca_file", "insecure",
                "timeout", "page_size", "retries", "retry_delay")
 BACKUP_KEYS = ("system", "providers", "datacenter", "state_dir", "events", "workers",
-               "encryption_key_file", "encryption_key_env", "encryption_old_key_files")
+               "encryption_key_file", "encryption_key_env", "encryption_old_key_files",
+               "alerts", "alert_after_skips", "metrics_file")
 SECTIONS = ("engine", "backup")
 
 

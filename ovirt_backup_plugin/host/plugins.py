@@ -34,6 +34,7 @@ BUILTIN_PROVIDERS: Dict[str, str] = {
     "localdb": "ovirt_backup_plugin.hooks.localdb",
     "msd": "ovirt_backup_plugin.hooks.msd",
     "swift": "ovirt_backup_plugin.hooks.swift",
+    "s3": "ovirt_backup_plugin.hooks.s3",
     "noop": "ovirt_backup_plugin.hooks.noop",
     "debug": "ovirt_backup_plugin.hooks.debug",
 }

@@ -16,6 +16,7 @@ from ..engine import Engine
 from ..errors import BackupError
 from ..host import CheckedOvf, ProviderHandle
 from ..model import FLAG_ID_MISMATCH, Restorable, RestoreRequest, RestoreResult, VnicProfileMapping
+from ..progress import NO_PROGRESS, Progress, counted
 from .templates import TemplateCheck
 
 log = logging.getLogger(__name__)
@@ -93,11 +94,15 @@ class RestoreOutcome:
 def restore(items: Sequence[Restorable], handles: Dict[str, ProviderHandle], engine: Engine, *,
             copies: int = 1, pattern: Optional[str] = None, cluster: Optional[str] = None,
             new_ids: bool = False, echo: Callable[[str], None] = print,
-            options: RestoreOptions = RestoreOptions()) -> RestoreOutcome:
-    """Restore each item (templates first) as ``copies`` copies."""
+            options: RestoreOptions = RestoreOptions(),
+            progress: Progress = NO_PROGRESS) -> RestoreOutcome:
+    """Restore each item (templates first) as ``copies`` copies; ``progress`` is told of
+    each item done (default: nothing shown)."""
     outcome = RestoreOutcome()
     templates = TemplateCheck(engine)      # registering a VM needs its template there
-    for item in sorted(items, key=lambda i: i.kind != "template"):
+    echo = progress.wrap(echo)
+    for item in counted(sorted(items, key=lambda i: i.kind != "template"),
+                        progress.task("restore", total=len(items), unit="VM")):
         handle = handles.get(item.provider)
         echo(f"restoring {item.kind} {item.name} ({item.vm_id}) from {item.provider}, "
              f"generation {item.generation}")

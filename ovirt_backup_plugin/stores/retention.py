@@ -32,6 +32,7 @@ from ..engine import Engine
 from ..errors import BackupError, ConfigError
 from ..host import ProviderHandle
 from ..model import EPOCH, GenerationInfo, Query, Restorable, utcnow
+from ..progress import NO_PROGRESS, Progress, counted
 from ..restore.listing import gather
 
 NOTHING_KEPT = "nothing would be kept by policy — give --keep-last or --keep-within"
@@ -172,7 +173,8 @@ def prune(handles: Sequence[ProviderHandle], engine: Engine, *, provider: Option
           keep_last: Optional[int] = None, keep_within: Optional[str] = None,
           dry_run: bool = False, now: Optional[dt.datetime] = None,
           echo: Callable[[str], None] = print,
-          warn: Callable[[str], None] = print) -> int:
+          warn: Callable[[str], None] = print,
+          progress: Progress = NO_PROGRESS) -> int:
     """Apply the retention policy to each chosen provider; 0 ok, 1 partly failed, 2 failed.
 
     Every policy is checked before anything is listed or removed, what would be removed is
@@ -244,9 +246,9 @@ def prune(handles: Sequence[ProviderHandle], engine: Engine, *, provider: Option
         echo("dry run: nothing was removed")
         return 1 if failed else 0
     done = 0
-    for h in targets:
-        if h.name not in plans:
-            continue                       # it could not list its generations
+    busy = [h for h in targets if h.name in plans]
+    echo = progress.wrap(echo)
+    for h in counted(busy, progress.task("prune", total=len(busy), unit="provider")):
         remove = plans[h.name]
         # called with nothing to remove too: it collects every stored OVF no generation
         # references, also those an abandoned run or an interrupted prune left behind

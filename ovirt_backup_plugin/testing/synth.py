@@ -766,6 +766,29 @@ class SyntheticEngine:
                            detail=busy_detail, times=busy)
         return sd
 
+    def add_api_summary(self, *, filtered: bool = False) -> dict:
+        """Answer ``GET /ovirt-engine/api``: the API root with its ``summary`` (VM, host,
+        storage domain and user counts), which the engine gives only to admin users: with
+        ``filtered=True`` (a user session) there is no summary (E: rest/resource/
+        BackendApiResource.java ``get``, BZ 1612124). The counts are the engine's whole
+        (every data center), as GetSystemStatisticsQuery counts them."""
+        vms = len(self.vms)
+        active = sum(1 for vm in self.vms if vm.status == "up")
+        summary = "" if filtered else (
+            "  <summary>\n"
+            f"    <hosts><active>0</active><total>0</total></hosts>\n"
+            f"    <storage_domains><active>{len(self.storage_domains)}</active>"
+            f"<total>{len(self.storage_domains)}</total></storage_domains>\n"
+            "    <users><active>1</active><total>1</total></users>\n"
+            f"    <vms><active>{active}</active><total>{vms}</total></vms>\n"
+            "  </summary>\n")
+        body = (XML_DECL + "<api>\n  <product_info>\n    <name>oVirt Engine</name>\n"
+                "    <vendor>ovirt.org</vendor>\n  </product_info>\n" + summary
+                + "  <time>2026-11-26T07:45:00.000+00:00</time>\n</api>\n")
+        item = interaction("GET", API, body=body)
+        self._extra.append((item, "append"))
+        return item
+
     def add_error(self, method: str, path: str, status: int, *,
                   detail: str = "Internal server error", reason: str = "Operation Failed",
                   times: Optional[int] = 1) -> dict:
