@@ -29,12 +29,15 @@ class OvfError(BackupError):
 
 
 class EngineError(BackupError):
-    """The engine refused or failed a request. ``code`` is the HTTP status when known."""
+    """The engine refused or failed a request. ``code`` is the HTTP status when known;
+    ``unreadable``: the engine answered, but the answer could not be read (it did not parse)."""
 
-    def __init__(self, message: str, *, code: Optional[int] = None, transient: bool = False):
+    def __init__(self, message: str, *, code: Optional[int] = None, transient: bool = False,
+                 unreadable: bool = False):
         super().__init__(message)
         self.code = code
         self.transient = transient
+        self.unreadable = unreadable
 
 
 class ConflictError(EngineError):
