@@ -21,7 +21,7 @@ import secrets
 from dataclasses import dataclass, field
 from typing import Callable, Dict, Iterator, List, Optional
 
-from ..engine import Engine, EngineVm
+from ..engine import Engine, EngineVm, ReadStats
 from ..errors import BackupError
 from ..host import ProviderHandle
 from ..model import FLAG_ID_MISMATCH, BackupOutcome, Run, VmBackup, utcnow
@@ -51,6 +51,8 @@ class BackupReport:
     vms_backed_up: int = 0
     skipped: List[str] = field(default_factory=list)      # "name (id): reason"
     warnings: List[str] = field(default_factory=list)     # stored, but worth a look
+    removed: List[str] = field(default_factory=list)      # "name (id)": gone during the run
+    notes: List[str] = field(default_factory=list)        # worth knowing, nothing wrong
     providers: Dict[str, ProviderReport] = field(default_factory=dict)
     error: str = ""                                       # the run as a whole failed
     stopped: bool = False                                 # abandoned: should_stop() said so
@@ -74,6 +76,8 @@ class BackupReport:
             parts.append(f"{len(self.skipped)} skipped")
         if self.warnings:
             parts.append(f"{len(self.warnings)} warning(s)")
+        if self.removed:
+            parts.append(f"{len(self.removed)} removed during the run")
         return "; ".join(parts)
 
 
@@ -148,9 +152,11 @@ def run_backup(engine: Engine, handles: List[ProviderHandle], *, system: str,
             _fail(rep, str(e), echo)
 
     writers = [o for o in opened if o.handle.implements("write_ovf")]
+    stats = ReadStats()
     try:
         if writers:
-            for vm, capture in _until_stopped(captured(engine, scope, workers=workers),
+            for vm, capture in _until_stopped(captured(engine, scope, workers=workers,
+                                                       stats=stats),
                                               should_stop, report, echo):
                 report.vms_seen += 1
                 if not capture.ok:
@@ -168,6 +174,8 @@ def run_backup(engine: Engine, handles: List[ProviderHandle], *, system: str,
                     echo(f"  warning: {warning}")
                 if _write(writers, run, backup, echo):
                     report.vms_backed_up += 1
+            if not report.stopped:
+                _read_notes(stats, report, echo)
     except BackupError as e:
         report.error = str(e)
         echo(f"  run failed: {e}")
@@ -186,6 +194,23 @@ def run_backup(engine: Engine, handles: List[ProviderHandle], *, system: str,
     echo(report.summary())
     log.info("%s", report.summary())
     return report
+
+
+def _read_notes(stats: ReadStats, report: BackupReport, echo: Callable[[str], None]) -> None:
+    """What the read found besides the VMs: VMs that moved between pages (read again by
+    id) and VMs removed from the engine while the run read it."""
+    for vm_id, name in stats.removed:
+        report.removed.append(f"{name} ({vm_id})")
+        echo(f"  VM {name} ({vm_id}) was removed from the engine while the run read it: it "
+             "is not in this run; its previous backups are kept")
+    if stats.moved:
+        names = ", ".join(name for _, name in stats.moved[:10])
+        more = f" and {len(stats.moved) - 10} more" if len(stats.moved) > 10 else ""
+        note = (f"{len(stats.moved)} VM(s) were not in the pages (VMs were added or removed "
+                f"while the pages were read, or a page failed) and were read by id: "
+                f"{names}{more}")
+        report.notes.append(note)
+        echo(f"  {note}")
 
 
 def _write(writers: List[_Open], run: Run, backup: VmBackup,

@@ -151,8 +151,45 @@ def guarded_backup(session: Session, *, datacenter: Optional[str] = None, wait: 
     return report
 
 
+# -- signals -------------------------------------------------------------------------------
+class Stopper:
+    """SIGTERM/SIGINT as the runner and ``backup`` take them: the first one asks the run to
+    stop at the next VM (``should_stop``; ``stop`` is set for waits), a second one interrupts
+    at once (``KeyboardInterrupt``: exit 130)."""
+
+    def __init__(self) -> None:
+        self.stop = threading.Event()
+        self.signal: Optional[int] = None
+
+    @property
+    def signal_name(self) -> str:
+        return signal.Signals(self.signal).name if self.signal else "request"
+
+    def on_signal(self, signum: int, frame: object = None) -> None:
+        if self.signal is not None:
+            raise KeyboardInterrupt            # a second signal: stop now
+        self.signal = signum
+        # Event.set() takes the Event's lock, which this (main) thread may hold inside
+        # Event.wait() right now; setting it from another thread cannot deadlock.
+        threading.Thread(target=self.stop.set, name="runner-stop", daemon=True).start()
+
+    def should_stop(self) -> bool:
+        return self.signal is not None or self.stop.is_set()
+
+    def install_signals(self) -> dict:
+        """Take SIGTERM and SIGINT (main thread only); the previous handlers, to restore."""
+        if threading.current_thread() is not threading.main_thread():
+            return {}
+        return {sig: signal.signal(sig, self.on_signal) for sig in (signal.SIGTERM, signal.SIGINT)}
+
+    @staticmethod
+    def restore_signals(previous: dict) -> None:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
+
+
 # -- the runner ----------------------------------------------------------------------------
-class Runner:
+class Runner(Stopper):
     """Runs backups now and then every ``every`` seconds (or once) until stopped."""
 
     def __init__(self, config: Config, open_session: Callable[[], Session], *,
@@ -167,36 +204,13 @@ class Runner:
         self.wait = wait
         self.wait_timeout = wait_timeout
         self.echo = echo
-        self.stop = threading.Event()
-        self.signal: Optional[int] = None
+        Stopper.__init__(self)
         self.codes: List[int] = []
         self.runs = 0
 
     @property
     def once(self) -> bool:
         return self.every is None
-
-    # -- signals -------------------------------------------------------------------------
-    def on_signal(self, signum: int, frame: object = None) -> None:
-        if self.signal is not None:
-            raise KeyboardInterrupt            # a second signal: stop now
-        self.signal = signum
-        # Event.set() takes the Event's lock, which this (main) thread may hold inside
-        # Event.wait() right now; setting it from another thread cannot deadlock.
-        threading.Thread(target=self.stop.set, name="runner-stop", daemon=True).start()
-
-    def should_stop(self) -> bool:
-        return self.signal is not None or self.stop.is_set()
-
-    def install_signals(self) -> dict:
-        if threading.current_thread() is not threading.main_thread():
-            return {}
-        return {sig: signal.signal(sig, self.on_signal) for sig in (signal.SIGTERM, signal.SIGINT)}
-
-    @staticmethod
-    def restore_signals(previous: dict) -> None:
-        for sig, handler in previous.items():
-            signal.signal(sig, handler)
 
     # -- the loop ------------------------------------------------------------------------
     def run(self) -> int:
@@ -232,8 +246,7 @@ class Runner:
                 runner_lock.release()
         worst = max(self.codes, default=EXIT_OK)
         if self.should_stop():
-            name = signal.Signals(self.signal).name if self.signal else "request"
-            message = (f"stopped by {name} after {self.runs} run(s) "
+            message = (f"stopped by {self.signal_name} after {self.runs} run(s) "
                        f"({len(self.codes)} finished); exit code {worst}")
             self.echo(message)
             log.info("%s", message)
@@ -316,6 +329,35 @@ def add_run_parser(sub: "argparse._SubParsersAction[argparse.ArgumentParser]") -
     r.add_argument("--datacenter", help="only this data center (default: all)")
     add_lock_arguments(r)
     return r
+
+
+def cmd_backup(args: argparse.Namespace, session: Session, *,
+               echo: Callable[[str], None] = lambda s: None,
+               warn: Callable[[str], None] = lambda s: None) -> int:
+    """``ovirt-backup backup``: one guarded run that takes SIGTERM/SIGINT as the runner does:
+    the run stops at the next VM and is abandoned (no half generation; the worker processes
+    end with it), the exit code is the runner's for a run that did not finish (0: it does
+    not count); a second signal interrupts at once (130)."""
+    stopper = Stopper()
+    previous = stopper.install_signals()
+    try:
+        report = guarded_backup(session, datacenter=args.datacenter, wait=args.wait,
+                                wait_timeout=args.wait_timeout, echo=echo, stop=stopper.stop,
+                                should_stop=stopper.should_stop)
+    except LockStopped:
+        echo(f"stopped by {stopper.signal_name} while waiting for the lock: nothing was done; "
+             f"exit code {EXIT_OK}")
+        return EXIT_OK
+    finally:
+        stopper.restore_signals(previous)
+    for line in report.skipped:
+        warn(f"warning: skipped {line}")
+    if report.stopped:
+        echo(f"stopped by {stopper.signal_name}: the run was abandoned, nothing of it is kept "
+             f"and the previous generations are unchanged; exit code {EXIT_OK} (a run that "
+             "did not finish does not count, as with `run`)")
+        return EXIT_OK
+    return report.exit_code
 
 
 def cmd_run(args: argparse.Namespace, config: Config, open_session: Callable[[], Session],
