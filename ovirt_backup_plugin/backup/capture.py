@@ -30,7 +30,7 @@ from multiprocessing import util
 from typing import Any, Deque, Dict, Iterator, Optional, Tuple
 
 from ..engine import Engine, EngineVm, Pager, PageRead, ReadStats, complete
-from ..errors import OvfError
+from ..errors import EngineError, OvfError
 from ..model import VmIdentity
 from ..ovf import ovf_hash, pack, parse_ovf
 from .lock import forget_inherited_locks
@@ -177,7 +177,7 @@ class _Pool:
     :data:`AHEAD` pages in flight, handed back in order."""
 
     def __init__(self, engine: Engine, datacenter: Optional[str], workers: int):
-        self.datacenter = datacenter
+        self.engine, self.datacenter = engine, datacenter
         self.size = engine.settings.page_size
         log.info("reading pages and parsing OVFs in %d worker process(es)", workers)
         self.executor = ProcessPoolExecutor(
@@ -194,29 +194,39 @@ class _Pool:
         """Each page from page 2 on, in order; the caller's pager stops the listing (then
         the pages read ahead are past its end, which the engine answers empty)."""
         pending: Deque[Tuple[int, "Future[PageRead[CapturedVm]]"]] = deque()
-        page = 1
         try:
-            for page in range(2, 2 + AHEAD):
-                pending.append((page, self.executor.submit(_read_page, self.datacenter, page)))
-            while pending:
-                number, future = pending[0]
-                try:
-                    read = future.result()
-                except (BrokenProcessPool, OSError) as e:
-                    raise _PoolFailed(e, number) from e
-                pending.popleft()
-                yield read
-                page += 1
-                pending.append((page, self.executor.submit(_read_page, self.datacenter, page)))
+            yield from self._in_order(pending)
+        except EngineError as e:               # a worker's: the main adapter learns of it
+            self.engine.note_failure(e)
+            raise
         finally:
             for _, later in pending:
                 later.cancel()
+
+    def _in_order(self, pending: Deque[Tuple[int, "Future[PageRead[CapturedVm]]"]]
+                  ) -> Iterator[PageRead[CapturedVm]]:
+        page = 1
+        for page in range(2, 2 + AHEAD):
+            pending.append((page, self.executor.submit(_read_page, self.datacenter, page)))
+        while pending:
+            number, future = pending[0]
+            try:
+                read = future.result()
+            except (BrokenProcessPool, OSError) as e:
+                raise _PoolFailed(e, number) from e
+            pending.popleft()
+            yield read
+            page += 1
+            pending.append((page, self.executor.submit(_read_page, self.datacenter, page)))
 
     def start_list(self) -> Dict[str, str]:
         try:
             return self._start.result()
         except (BrokenProcessPool, OSError) as e:
             raise _PoolFailed(e, 0) from e
+        except EngineError as e:
+            self.engine.note_failure(e)
+            raise
 
     def start_list_if_read(self) -> Optional[Dict[str, str]]:
         if self._start.done() and not self._start.cancelled() and not self._start.exception():

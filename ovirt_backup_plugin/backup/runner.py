@@ -296,11 +296,19 @@ class Runner(Stopper):
         self.codes.append(report.exit_code)
         log.info("run %d of %s: %s (exit %d, %.1fs)", n, system, report.summary(),
                  report.exit_code, seconds)
+        if report.error:
+            log.error("run %d of %s failed: %s", n, system, report.error)
+        for line in report.skipped:
+            log.warning("  skipped %s", line)
+        for line in report.warnings:
+            log.warning("  %s", line)
         for p in report.providers.values():
             if p.ok:
                 log.info("  provider %s: ok, %d written, %d new", p.name, p.written, p.new_blobs)
             else:
                 log.warning("  provider %s: FAILED: %s", p.name, p.reason)
+            for message in p.messages:          # e.g. msd: what happened in each data center
+                log.info("  provider %s: %s", p.name, message)
 
 
 # -- command line --------------------------------------------------------------------------

@@ -116,6 +116,12 @@ class Engine:
                 delay *= 2
         raise AssertionError("unreachable")
 
+    def note_failure(self, error: BaseException) -> None:
+        """A failure met elsewhere (a worker process): when the engine did not answer, do
+        not wait for it once more to log out."""
+        if isinstance(error, EngineError) and "did not answer" in str(error):
+            self._silent = True
+
     def _drop_connection(self) -> None:
         conn, self._connection = self._connection, None
         if conn is not None:
