@@ -24,7 +24,7 @@ from ovirtsdk4 import types
 from ..errors import ConfigError, ConflictError, EngineError
 from ..model import EngineIdentity, VnicProfileMapping
 from ..ovf import MAX_OVF_BYTES
-from .faults import BACKUP_ROLE, answered, not_xml, short, splittable, translate
+from .faults import BACKUP_ROLE, MSD_ROLE, RESTORE_ROLE, answered, not_xml, short, splittable, translate
 from .inventory import Cluster, DataCenter, EngineVm, Network, StorageDomain, Template, VnicProfile
 from .paging import Pager, PageRead, Slice, page_search, page_slice, read_in_slices, search_value
 from .reading import complete
@@ -246,9 +246,9 @@ class Engine:
 
     def storage_domains(self, datacenter: str) -> List[StorageDomain]:
         dc = self.datacenter(datacenter)
-        svc = self.system_service.data_centers_service().data_center_service(dc.id)
         sds = self.call(f"listing storage domains of data center {datacenter}",
-                        lambda: svc.storage_domains_service().list())
+                        lambda: self.system_service.data_centers_service().data_center_service(
+                            dc.id).storage_domains_service().list())
         return [StorageDomain(sd.id, sd.name or "", _enum(sd.type), _enum(sd.status),
                               bool(sd.master))
                 for sd in sds]
@@ -295,12 +295,12 @@ class Engine:
 
     def fetch_slice(self, datacenter: Optional[str], piece: Slice) -> List[EngineVm]:
         """The VMs of one :class:`Slice` (``max=size``, ``search=[datacenter=X] page N``)."""
-        vms_service = self.system_service.vms_service()
         search = page_search(piece.page, datacenter)
         size = piece.size
         vms = self.call(f"listing VMs ({search}, max {size})",
-                        lambda: vms_service.list(all_content=True, max=size, search=search))
-        return [self._engine_vm(vms_service, vm) for vm in vms]
+                        lambda: self.system_service.vms_service().list(
+                            all_content=True, max=size, search=search))
+        return [self._engine_vm(vm) for vm in vms]
 
     def read_page(self, datacenter: Optional[str], page: int) -> PageRead[EngineVm]:
         """One page, read again in smaller pages down to single VMs when it fails to parse
@@ -344,7 +344,6 @@ class Engine:
         the SDK's service, which raises the SDK's own error.
         """
         query = {"search": f"datacenter={search_value(datacenter)}"} if datacenter else None
-        vms_service = self.system_service.vms_service()
 
         def raw() -> Optional[bytes]:
             conn = self.connection
@@ -356,7 +355,7 @@ class Engine:
 
         body = self.call("listing the VMs' ids", raw)
         if body is None:
-            vms = self.call("listing the VMs' ids", lambda: vms_service.list(
+            vms = self.call("listing the VMs' ids", lambda: self.system_service.vms_service().list(
                 search=query["search"] if query else None))
             return {vm.id: vm.name or "" for vm in vms}
         return _ids_and_names(body)
@@ -364,10 +363,9 @@ class Engine:
     def fetch_vm(self, vm_id: str) -> EngineVm:
         """One VM with its OVF (``GET /vms/{id}?all_content=true``); EngineError 404 when
         the engine has no such VM (any more)."""
-        vms_service = self.system_service.vms_service()
-        vm = self.call(f"reading VM {vm_id}",
-                       lambda: vms_service.vm_service(vm_id).get(all_content=True))
-        return self._engine_vm(vms_service, vm)
+        vm = self.call(f"reading VM {vm_id}", lambda: self.system_service.vms_service()
+                       .vm_service(vm_id).get(all_content=True))
+        return self._engine_vm(vm)
 
     def unreadable_reason(self, vm_id: str, error: EngineError) -> str:
         """Why one VM cannot be read, for the report: for an answer that did not parse, the
@@ -415,13 +413,13 @@ class Engine:
         self._clusters, self._datacenters = state["clusters"], state["datacenters"]
         self._token, self._own_token = state.get("token"), False
 
-    def _engine_vm(self, vms_service: Any, vm: Any) -> EngineVm:
+    def _engine_vm(self, vm: Any) -> EngineVm:
         ovf = _ovf_of(vm)
         if not ovf:
             log.info("engine listed VM %s (%s) without its OVF; fetching it again", vm.name, vm.id)
             try:
-                again = self.call(f"fetching VM {vm.name}", lambda: vms_service.vm_service(
-                    vm.id).get(all_content=True))
+                again = self.call(f"fetching VM {vm.name}", lambda: self.system_service
+                                  .vms_service().vm_service(vm.id).get(all_content=True))
                 ovf = _ovf_of(again)
             except EngineError as e:
                 log.warning("VM %s (%s): %s", vm.name, vm.id, e)
@@ -449,7 +447,7 @@ class Engine:
         try:
             created = self.call(f"restoring VM {name!r}",
                                 lambda: self.system_service.vms_service().add(vm),
-                                idempotent=False)
+                                idempotent=False, role=RESTORE_ROLE)
         except ConflictError as e:
             raise ConflictError(
                 f"VM {name!r} was not restored: the engine already has a VM with this "
@@ -459,10 +457,15 @@ class Engine:
         return str(created.id)
 
     # -- storage domains: OVF_STORE ---------------------------------------------------
+    def _domain(self, sd_id: str) -> Any:
+        """The storage domain's service, on the connection of now (services are resolved
+        inside each call: a new login makes a new connection)."""
+        return self.system_service.storage_domains_service().storage_domain_service(sd_id)
+
     def update_ovf_store(self, sd_id: str) -> None:
-        svc = self.system_service.storage_domains_service().storage_domain_service(sd_id)
         self.call(f"updating the OVF_STORE of storage domain {sd_id}",
-                  lambda: svc.update_ovf_store(async_=False), idempotent=False)
+                  lambda: self._domain(sd_id).update_ovf_store(async_=False), idempotent=False,
+                  role=MSD_ROLE)
 
     def ovf_store_confirmations(self, sd_name: str) -> List[OvfStoreEvent]:
         """The newest USER_UPDATE_OVF_STORE event of a storage domain (a list of 0 or 1).
@@ -471,24 +474,24 @@ class Engine:
         is the plain label "OVF_STORE" (the JSON with "Last Updated" is on storage only),
         and ``updateovfstore`` answers before the write. Events list newest first.
         """
-        svc = self.system_service.events_service()
         search = f"type={OVF_STORE_UPDATED_EVENT} and event_storage={search_value(sd_name)}"
         events = self.call(f"listing OVF_STORE events of storage domain {sd_name}",
-                           lambda: svc.list(search=search, max=1))
+                           lambda: self.system_service.events_service().list(search=search,
+                                                                             max=1))
         return [OvfStoreEvent(int(e.index if e.index is not None else e.id), e.time)
                 for e in events]
 
     def unregistered(self, sd_id: str, kind: str = "vm") -> List[Any]:
-        svc = self.system_service.storage_domains_service().storage_domain_service(sd_id)
-        coll = svc.vms_service() if kind == "vm" else svc.templates_service()
+        def coll() -> Any:
+            svc = self._domain(sd_id)
+            return svc.vms_service() if kind == "vm" else svc.templates_service()
         return list(self.call(f"listing unregistered {kind}s of storage domain {sd_id}",
-                              lambda: coll.list(unregistered=True)))
+                              lambda: coll().list(unregistered=True)))
 
     def register(self, sd_id: str, entity_id: str, *, kind: str = "vm",
                  cluster: Optional[str] = None, allow_partial_import: bool = True,
                  reassign_bad_macs: bool = True,
                  vnic_profile_mappings: Sequence[VnicProfileMapping] = ()) -> None:
-        svc = self.system_service.storage_domains_service().storage_domain_service(sd_id)
         config = None
         if vnic_profile_mappings:
             mappings = []
@@ -503,17 +506,20 @@ class Engine:
                                       allow_partial_import=allow_partial_import,
                                       registration_configuration=config)
         if kind == "vm":
-            entity = svc.vms_service().vm_service(entity_id)
             kwargs["reassign_bad_macs"] = reassign_bad_macs
-        else:
-            entity = svc.templates_service().template_service(entity_id)
-        self.call(f"registering {kind} {entity_id}", lambda: entity.register(**kwargs),
-                  idempotent=False)
+
+        def entity() -> Any:
+            svc = self._domain(sd_id)
+            if kind == "vm":
+                return svc.vms_service().vm_service(entity_id)
+            return svc.templates_service().template_service(entity_id)
+        self.call(f"registering {kind} {entity_id}", lambda: entity().register(**kwargs),
+                  idempotent=False, role=RESTORE_ROLE)
 
     def rename_vm(self, vm_id: str, name: str) -> None:
-        svc = self.system_service.vms_service().vm_service(vm_id)
-        self.call(f"renaming VM {vm_id} to {name!r}", lambda: svc.update(types.Vm(name=name)),
-                  idempotent=False)
+        self.call(f"renaming VM {vm_id} to {name!r}", lambda: self.system_service.vms_service()
+                  .vm_service(vm_id).update(types.Vm(name=name)), idempotent=False,
+                  role=RESTORE_ROLE)
 
     # -- engine facts and events -----------------------------------------------------
     def identity(self, system: str) -> EngineIdentity:
@@ -558,9 +564,9 @@ class Engine:
     def disk_exists(self, disk_id: str) -> bool:
         """Whether the engine has this disk (``GET /disks/{id}``; 404 means it has not)."""
         if disk_id not in self._disks:
-            svc = self.system_service.disks_service().disk_service(disk_id)
             try:
-                self.call(f"looking up disk {disk_id}", lambda: svc.get())
+                self.call(f"looking up disk {disk_id}", lambda: self.system_service
+                          .disks_service().disk_service(disk_id).get())
                 self._disks[disk_id] = True
             except EngineError as e:
                 if e.code != 404:
