@@ -42,6 +42,7 @@ class ProviderReport:
     written: int = 0
     new_blobs: int = 0
     messages: List[str] = field(default_factory=list)
+    partial: bool = False                  # failed after doing part of its work
 
 
 @dataclass
@@ -59,7 +60,8 @@ class BackupReport:
 
     @property
     def exit_code(self) -> int:
-        if self.error or (self.providers and not any(p.ok for p in self.providers.values())):
+        if self.error or (self.providers and not any(p.ok or p.partial
+                                                     for p in self.providers.values())):
             return EXIT_FAILED
         if self.skipped or self.warnings or not all(p.ok for p in self.providers.values()):
             return EXIT_PARTIAL
@@ -70,7 +72,8 @@ class BackupReport:
         status = "stopped by signal, abandoned" if self.stopped else status
         parts = [f"run {self.run.id}: {status}", f"{self.vms_backed_up}/{self.vms_seen} VMs"]
         for p in self.providers.values():
-            parts.append(f"{p.name} {'ok' if p.ok else 'FAILED'} ({p.written} written, "
+            state = "ok" if p.ok else "PARTIAL" if p.partial else "FAILED"
+            parts.append(f"{p.name} {state} ({p.written} written, "
                          f"{p.new_blobs} new)")
         if self.skipped:
             parts.append(f"{len(self.skipped)} skipped")
@@ -188,6 +191,7 @@ def run_backup(engine: Engine, handles: List[ProviderHandle], *, system: str,
             o.handle.after_backup(run, o.state, engine, outcome, _noter(rep, echo))
         except BackupError as e:
             _fail(rep, f"while finishing the run: {e}", echo)
+            rep.partial = bool(getattr(e, "partial", False)) and not report.error
         if report.error:
             rep.ok = False
             rep.reason = rep.reason or "run abandoned: " + report.error
