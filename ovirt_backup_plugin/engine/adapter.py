@@ -599,30 +599,24 @@ def _is_xml(headers: Sequence[str]) -> bool:
     return False
 
 
-def _parser_events(body: bytes, events: Sequence[str]) -> Any:
+def _parser_events(body: bytes, events: Sequence[str], tag: Optional[str] = None) -> Any:
     # The engine's own answer; still no entities, no network, no DTD (as ovf.parse does).
-    return etree.iterparse(io.BytesIO(body), events=tuple(events), resolve_entities=False,
-                           no_network=True, load_dtd=False, huge_tree=True)
+    return etree.iterparse(io.BytesIO(body), events=tuple(events), tag=tag,
+                           resolve_entities=False, no_network=True, load_dtd=False,
+                           huge_tree=True)
 
 
 def _ids_and_names(body: bytes) -> Dict[str, str]:
     """id -> name of the ``<vm>`` elements of a ``<vms>`` answer, in order, memory flat."""
     out: Dict[str, str] = {}
-    depth, current = 0, ""
-    for event, element in _parser_events(body, ("start", "end")):
-        if event == "start":
-            depth += 1
-            if depth == 2 and element.tag == "vm":
-                current = element.get("id") or ""
-                out[current] = ""
-            continue
-        if depth == 3 and element.tag == "name" and current:
-            out[current] = element.text or ""
-        elif depth == 2:
-            element.clear()
-            while element.getprevious() is not None:
-                del element.getparent()[0]
-        depth -= 1
+    for _, element in _parser_events(body, ("end",), tag="vm"):
+        parent = element.getparent()
+        if parent is None or parent.getparent() is not None:
+            continue                            # only the entries of the list itself
+        out[element.get("id") or ""] = element.findtext("name") or ""
+        element.clear()
+        while element.getprevious() is not None:
+            del parent[0]
     out.pop("", None)
     return out
 
@@ -630,9 +624,8 @@ def _ids_and_names(body: bytes) -> Dict[str, str]:
 def _configuration_size(body: bytes) -> Optional[int]:
     """UTF-8 bytes of ``vm/initialization/configuration/data`` of a ``<vm>`` answer."""
     try:
-        for _, element in _parser_events(body, ("end",)):
-            if element.tag == "data" and element.getparent() is not None \
-                    and element.getparent().tag == "configuration":
+        for _, element in _parser_events(body, ("end",), tag="data"):
+            if element.getparent() is not None and element.getparent().tag == "configuration":
                 return len((element.text or "").encode("utf-8"))
     except etree.XMLSyntaxError:
         return None
