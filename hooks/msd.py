@@ -6,7 +6,8 @@ update on the master domain of each data center in scope, each data center on it
 
 * a data center without storage (uninitialized) or without an active master domain is
   skipped with a note; one that fails does not stop the others; the report says per data
-  center what happened;
+  center what happened (and the run is partial, exit 1, when some were updated and one
+  failed);
 * a 409 is read: "OVF data is currently being updated" / "Related operation is currently in
   progress" means another update is running, which is transient (the host retries the whole
   step after ``busy_wait``, and the data centers already done are not forced again); any
@@ -100,12 +101,14 @@ def after_backup(run, state, engine, settings, outcome, note):
             continue
         state.done[dc] = line
         note(line)
+    updated = any(line.startswith("OVF_STORE of") for line in state.done.values())
     if busy:
         raise ProviderError("OVF_STORE busy, retried later: " + "; ".join(busy),
-                            transient=True, retry_after=float(settings.get("busy_wait", 10.0)))
+                            transient=True, retry_after=float(settings.get("busy_wait", 10.0)),
+                            partial=updated)
     if state.failed:
         raise ProviderError("OVF_STORE not updated in " + ", ".join(
-            f"data center {dc} ({why})" for dc, why in state.failed.items()))
+            f"data center {dc} ({why})" for dc, why in state.failed.items()), partial=updated)
 
 
 class _Busy(Exception):

@@ -42,12 +42,7 @@ log = logging.getLogger("ovirt_backup_plugin")
 
 # -- commands --------------------------------------------------------------------------
 def cmd_backup(args: argparse.Namespace, session: Session) -> int:
-    report = runner.guarded_backup(session, datacenter=args.datacenter, wait=args.wait,
-                                   wait_timeout=args.wait_timeout, echo=echo,
-                                   progress=for_terminal())
-    for line in report.skipped:
-        warn(f"warning: skipped {line}")
-    return report.exit_code
+    return runner.cmd_backup(args, session, echo=echo, warn=warn, progress=for_terminal())
 
 
 def _query(args: argparse.Namespace, *, every: bool = False) -> Query:

@@ -302,7 +302,9 @@ def test_a_not_active_409_is_permanent_and_the_other_data_centers_go_on(site):
     first, second = sd_id(eng, "ok0-master"), sd_id(eng, "ok1-master")
     assert update_targets(server) == [first, second]                 # no retry of the refusal
     msd = report.providers["msd"]
-    assert not msd.ok and report.exit_code == EXIT_FAILED
+    # partial, not failed: ok1 was updated; the run names the data center that was not
+    assert not msd.ok and msd.partial and report.exit_code == EXIT_PARTIAL
+    assert "msd PARTIAL" in report.summary()
     assert "data center ok0 (master domain ok0-master refused the update" in msd.reason
     assert "must be an active data domain" in msd.reason
     assert any(m.startswith("OVF_STORE of data center ok1 on master domain ok1-master updated")
@@ -525,3 +527,22 @@ def test_cli_restore_registers_with_options_and_renames(tmp_path, monkeypatch, c
     assert mapping.find("to").get("id") == "profile-42"
     (rename,) = [r for r in server.received if r.method == "PUT"]
     assert etree.fromstring(rename.body.encode()).findtext("name") == "legacy-app01-restored"
+
+
+def test_the_run_report_and_the_runner_log_say_per_data_center_what_happened(
+        tmp_path, caplog, cli, write_config, serve):
+    eng = multi_dc("empty", "ok", "unknown", "empty")
+    with serve(tmp_path, eng) as server:
+        cfg = write_config(tmp_path, server.url, providers="msd",
+                           extra="[provider:msd]\nconfirm_timeout = 0\nbusy_wait = 0")
+        code, out, err = cli("--config", cfg, "run", "--once")
+    assert code == EXIT_OK, (out, err)
+    lines = {
+        "empty0": "data center empty0 skipped: it is uninitialized (no storage to update)",
+        "ok1": "OVF_STORE of data center ok1 on master domain ok1-master updated",
+        "unknown2": ("data center unknown2 skipped: its master domain unknown2-master is "
+                     "unknown, not active"),
+        "empty3": "data center empty3 skipped: it is uninitialized (no storage to update)"}
+    for dc, line in lines.items():
+        assert f"msd: {line}" in out, dc                     # the run report
+        assert f"provider msd: {line}" in caplog.text, dc    # the runner's log

@@ -4,6 +4,7 @@ Everything goes through the CLI, the real SDK over HTTP to a replay engine, and 
 provider (a real SQLite catalog). Long-running commands run as subprocesses and are
 stopped with real signals; waits are bounded by deadlines, never asserted on.
 """
+import multiprocessing
 import os
 import signal
 import socket
@@ -23,6 +24,7 @@ from ovirt_backup_plugin.backup.runner import parse_duration
 from ovirt_backup_plugin.cli import main
 from ovirt_backup_plugin.testing import synth
 from ovirt_backup_plugin.testing.replay import ReplayEngine
+from ovirt_backup_plugin.testing.silent import FallsSilentEngine, SilentServer
 
 PASSWORD = "replay-secret"
 SYSTEM = "test-engine"
@@ -477,3 +479,148 @@ def test_run_stops_by_itself_after_the_asked_number_of_runs(tmp_path, cli, write
     assert len(generations) == 2
     assert all(recorded == rows == len(eng.vms) for recorded, rows in generations.values())
     assert out.count("localdb ok (6 written, 0 new)") == 1      # the second run: unchanged
+
+
+# -- processes that never outlive the run, engines that never answer ------------------------------
+def live_processes_of(cfg):
+    """pids of live (not zombie) processes whose command line names ``cfg``: the main
+    process of a backup and its forked workers (they share its command line)."""
+    found = []
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit():
+            continue
+        try:
+            with open(f"/proc/{entry}/cmdline", "rb") as f:
+                cmdline = f.read().split(b"\0")
+            with open(f"/proc/{entry}/stat") as f:
+                state = f.read().rsplit(")", 1)[1].split()[0]
+        except OSError:
+            continue
+        if str(cfg).encode() in cmdline and state not in ("Z", "X"):
+            found.append(int(entry))
+    return found
+
+
+def children_of(pid):
+    try:
+        with open(f"/proc/{pid}/task/{pid}/children") as f:
+            return [int(p) for p in f.read().split()]
+    except OSError:
+        return []
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="PR_SET_PDEATHSIG is Linux's")
+def test_kill_9_of_the_main_process_alone_ends_its_workers_and_the_next_run_starts_at_once(
+        tmp_path, cli, write_config):
+    eng = synth.demo_engine()
+    with gated(tmp_path, eng, page=3, page_size=1) as server:
+        cfg = write_config(tmp_path, server.url, engine_extra="page_size = 1",
+                           backup_extra="workers = 2")
+        proc = Proc("--config", cfg, "backup")
+        wait_for(server.arrived, proc, "a worker to ask for page 3")
+        workers = children_of(proc.pid)
+        assert workers, "the backup started no worker process"
+        os.kill(proc.pid, signal.SIGKILL)                  # the main process only
+        proc.finish()
+        until(lambda: not live_processes_of(cfg), "the workers to die with the main process")
+        server.gate.set()
+        code, out, err = cli("--config", cfg, "backup")    # no --wait: the lock is free
+    assert code == 0, (out, err)
+    assert "another backup" not in err and "6/6 VMs" in out
+    assert len(catalog(tmp_path)) == 1
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="/proc is Linux's")
+def test_sigterm_to_backup_abandons_the_run_ends_the_workers_and_frees_the_lock(
+        tmp_path, cli, write_config):
+    eng = synth.demo_engine()
+    with gated(tmp_path, eng, page=3, page_size=1) as server:
+        cfg = write_config(tmp_path, server.url, engine_extra="page_size = 1",
+                           backup_extra="workers = 2")
+        proc = Proc("--config", cfg, "backup")
+        wait_for(server.arrived, proc, "a worker to ask for page 3")
+        assert children_of(proc.pid)
+        proc.signal(signal.SIGTERM)
+        server.gate.set()
+        code, out, err = proc.finish()
+        assert not live_processes_of(cfg)
+        assert catalog(tmp_path) == {}                     # nothing of the stopped run
+        again, out2, err2 = cli("--config", cfg, "backup")
+    assert code == 2, (out, err)                   # the run asked for did not happen
+    assert "stopped by signal: the run is abandoned" in out
+    assert ("stopped by SIGTERM: the run was abandoned, nothing of it is kept and the previous "
+            "generations are unchanged; exit code 2") in out
+    assert "localdb: run abandoned; the previous generation is unchanged" in out
+    assert "Traceback" not in err
+    assert again == 0 and "6/6 VMs" in out2, (out2, err2)
+
+
+def test_a_forked_child_never_holds_the_run_lock(tmp_path):
+    state = str(tmp_path / "state")
+    lock = RunLock(state, SYSTEM).acquire()
+    child = multiprocessing.get_context("fork").Process(target=time.sleep, args=(DEADLINE,))
+    child.start()
+    try:
+        lock.release()                                     # the child still lives
+        other = subprocess.run(
+            [sys.executable, "-c",
+             "from ovirt_backup_plugin.backup.lock import RunLock\n"
+             f"RunLock({state!r}, {SYSTEM!r}).acquire()\n"
+             "print('locked')\n"], capture_output=True, text=True, timeout=DEADLINE)
+    finally:
+        child.kill()
+        child.join()
+    assert other.stdout.strip() == "locked", other.stderr
+
+
+def test_a_silent_engine_at_login_fails_within_timeout_times_attempts(tmp_path, write_config):
+    with SilentServer() as silent:
+        cfg = write_config(tmp_path, silent.url, engine_extra="timeout = 1\nretries = 1")
+        code, out, err = Proc("--config", cfg, "backup").finish()
+        asked = list(silent.requests)
+    assert code == 2, (out, err)
+    assert f"logging in: the engine at {silent.url} did not answer within 1s" in out
+    assert asked == ["POST /ovirt-engine/sso/oauth/token"] * 2        # retries + 1, no more
+    assert catalog(tmp_path) == {}
+
+
+def test_an_engine_falling_silent_with_pages_in_flight_fails_within_the_timeouts(
+        tmp_path, write_config):
+    eng = synth.SyntheticEngine(seed=3)
+    dc = eng.add_datacenter("DC")
+    eng.add_cluster("c1", dc)
+    eng.add_storage_domain("sd1", dc, master=True)
+    for n in range(12):
+        eng.add_vm(f"vm{n:02d}", "c1")
+    # silent once page 2 was answered: the workers have pages 3.. in flight
+    server = FallsSilentEngine([eng.write_cassette(tmp_path / "e.yaml", page_size=2)],
+                               trigger=lambda method, path, query: query.get("search") == "page 2")
+    with server:
+        cfg = write_config(tmp_path, server.url,
+                           engine_extra="page_size = 2\ntimeout = 1\nretries = 1",
+                           backup_extra="workers = 2")
+        code, out, err = Proc("--config", cfg, "backup").finish()
+        held = list(server.held)
+        assert not live_processes_of(cfg)                 # no worker left waiting
+    assert code == 2, (out, err)
+    assert "did not answer within 1s" in out and "run failed" in out
+    assert catalog(tmp_path) == {}
+    pages = {}
+    for _method, target in held:
+        if "all_content=true" in target:
+            pages[target] = pages.get(target, 0) + 1
+    assert pages and max(pages.values()) <= 2            # each page: retries + 1 at most
+    assert not any("sso-logout" in target for _, target in held)    # no logout to wait for
+
+
+def test_a_runner_keeps_its_schedule_against_a_silent_engine(tmp_path, write_config):
+    with SilentServer() as silent:
+        cfg = write_config(tmp_path, silent.url, engine_extra="timeout = 1\nretries = 0")
+        code, out, err = Proc("--config", cfg, "run", "--every", "2s", "--runs", "2").finish()
+        asked = list(silent.requests)
+    assert code == 2, (out, err)
+    assert "run 1 of test-engine: run " in err and "run 2 of test-engine: run " in err
+    for n in (1, 2):                     # each run failed on its own, the cause in the log
+        assert (f"run {n} of test-engine failed: logging in: the engine at {silent.url} did "
+                "not answer within 1s") in err
+    assert asked == ["POST /ovirt-engine/sso/oauth/token"] * 2

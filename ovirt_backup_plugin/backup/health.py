@@ -241,6 +241,10 @@ def post_alerts(engine: Engine, config: Config, health: Health, report: BackupRe
     raised, cleared = due_alerts(health, report, after_skips=alert_after_skips(config),
                                  run_events=run_events)
     posted = 0
+    if (raised or cleared) and engine.down:
+        log.warning("not posting alerts: the engine is not answering (they are posted after "
+                    "the next run that reaches it)")
+        return 0
     for alerts, severity in ((raised, "warning"), (cleared, "normal")):
         if not alerts:
             continue

@@ -9,6 +9,15 @@ the next one can say who it is waiting for.
 ``flock`` locks belong to an open file description, so two :class:`RunLock` objects on
 the same path conflict even inside one process. On NFS, ``flock`` is emulated with
 byte-range locks by Linux; keep ``state_dir`` on a local file system.
+
+A forked child shares the open file description, and with it the lock, whatever
+``O_CLOEXEC`` says (that acts on ``exec`` only): a worker process outliving the main one
+would keep the lock and block every later run. So every child forked while a lock is held
+closes its copy of the descriptor at once (:func:`forget_inherited_locks`, registered with
+``os.register_at_fork``); closing one copy never releases the lock of the others (only
+``LOCK_UN`` would, and the child never calls it). POSIX record locks (``lockf``) would not be
+inherited, but they are per process: the process would drop its own lock whenever it closes
+*any* descriptor of the file, as :meth:`RunLock.holder` does when it reads the holder note.
 """
 from __future__ import annotations
 
@@ -23,7 +32,7 @@ import socket
 import threading
 import time
 from pathlib import Path
-from typing import Callable, Optional
+from typing import Callable, Optional, Set
 
 from ..errors import BackupError
 from ..private import FILE_MODE, private_dir
@@ -31,6 +40,25 @@ from ..private import FILE_MODE, private_dir
 log = logging.getLogger(__name__)
 
 POLL = 0.2            # seconds between two attempts while waiting for the lock
+_HELD: Set["RunLock"] = set()     # the locks this process holds
+
+
+def forget_inherited_locks() -> None:
+    """In a forked child: close the descriptors of the parent's locks (the child must not
+    keep them held after the parent is gone), and forget them (the child's copies of the
+    :class:`RunLock` objects hold nothing). Never unlocks: the parent still holds them."""
+    for lock in list(_HELD):
+        fd, lock._fd = lock._fd, None
+        if fd is not None:
+            try:
+                os.close(fd)
+            except OSError:
+                pass
+    _HELD.clear()
+
+
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(after_in_child=forget_inherited_locks)
 
 
 class LockBusy(BackupError):
@@ -107,6 +135,7 @@ class RunLock:
                 return False
             raise BackupError(f"cannot lock {self.path}: {e.strerror}") from None
         self._fd = fd
+        _HELD.add(self)
         record = {"pid": os.getpid(), "host": socket.gethostname(),
                   "since": dt.datetime.now(dt.timezone.utc).strftime("%Y-%m-%d %H:%M:%S UTC")}
         try:
@@ -156,6 +185,7 @@ class RunLock:
         fd, self._fd = self._fd, None
         if fd is None:
             return
+        _HELD.discard(self)
         try:
             os.ftruncate(fd, 0)       # no stale holder note for the next reader
         except OSError:

@@ -21,7 +21,7 @@ import secrets
 from dataclasses import dataclass, field
 from typing import Callable, Dict, Iterator, List, Optional
 
-from ..engine import Engine, EngineVm
+from ..engine import Engine, EngineVm, ReadStats
 from ..errors import BackupError
 from ..host import ProviderHandle
 from ..model import FLAG_ID_MISMATCH, BackupOutcome, Run, VmBackup, utcnow
@@ -44,6 +44,7 @@ class ProviderReport:
     new_blobs: int = 0
     bytes_written: int = 0                 # bytes of the new blobs it stored
     messages: List[str] = field(default_factory=list)
+    partial: bool = False                  # failed after doing part of its work
 
 
 @dataclass(frozen=True)
@@ -63,13 +64,16 @@ class BackupReport:
     skipped: List[str] = field(default_factory=list)      # "name (id): reason"
     skipped_vms: List[SkippedVm] = field(default_factory=list)
     warnings: List[str] = field(default_factory=list)     # stored, but worth a look
+    removed: List[str] = field(default_factory=list)      # "name (id)": gone during the run
+    notes: List[str] = field(default_factory=list)        # worth knowing, nothing wrong
     providers: Dict[str, ProviderReport] = field(default_factory=dict)
     error: str = ""                                       # the run as a whole failed
     stopped: bool = False                                 # abandoned: should_stop() said so
 
     @property
     def exit_code(self) -> int:
-        if self.error or (self.providers and not any(p.ok for p in self.providers.values())):
+        if self.error or (self.providers and not any(p.ok or p.partial
+                                                     for p in self.providers.values())):
             return EXIT_FAILED
         if self.skipped or self.warnings or not all(p.ok for p in self.providers.values()):
             return EXIT_PARTIAL
@@ -80,12 +84,15 @@ class BackupReport:
         status = "stopped by signal, abandoned" if self.stopped else status
         parts = [f"run {self.run.id}: {status}", f"{self.vms_backed_up}/{self.vms_seen} VMs"]
         for p in self.providers.values():
-            parts.append(f"{p.name} {'ok' if p.ok else 'FAILED'} ({p.written} written, "
+            state = "ok" if p.ok else "PARTIAL" if p.partial else "FAILED"
+            parts.append(f"{p.name} {state} ({p.written} written, "
                          f"{p.new_blobs} new)")
         if self.skipped:
             parts.append(f"{len(self.skipped)} skipped")
         if self.warnings:
             parts.append(f"{len(self.warnings)} warning(s)")
+        if self.removed:
+            parts.append(f"{len(self.removed)} removed during the run")
         return "; ".join(parts)
 
 
@@ -166,9 +173,11 @@ def run_backup(engine: Engine, handles: List[ProviderHandle], *, system: str,
     task = progress.task("backup", total=_vm_total(engine, scope, progress), unit="VM") \
         if writers else NO_TASK
     echo = progress.wrap(echo)           # lines printed meanwhile do not tear the bar
+    stats = ReadStats()
     try:
         if writers:
-            for vm, capture in _until_stopped(captured(engine, scope, workers=workers),
+            for vm, capture in _until_stopped(captured(engine, scope, workers=workers,
+                                                       stats=stats),
                                               should_stop, report, echo):
                 report.vms_seen += 1
                 task.advance()
@@ -188,6 +197,8 @@ def run_backup(engine: Engine, handles: List[ProviderHandle], *, system: str,
                     echo(f"  warning: {warning}")
                 if _write(writers, run, backup, echo):
                     report.vms_backed_up += 1
+            if not report.stopped:
+                _read_notes(stats, report, echo)
     except BackupError as e:
         report.error = str(e)
         echo(f"  run failed: {e}")
@@ -202,12 +213,30 @@ def run_backup(engine: Engine, handles: List[ProviderHandle], *, system: str,
             o.handle.after_backup(run, o.state, engine, outcome, _noter(rep, echo))
         except BackupError as e:
             _fail(rep, f"while finishing the run: {e}", echo)
+            rep.partial = bool(getattr(e, "partial", False)) and not report.error
         if report.error:
             rep.ok = False
             rep.reason = rep.reason or "run abandoned: " + report.error
     echo(report.summary())
     log.info("%s", report.summary())
     return report
+
+
+def _read_notes(stats: ReadStats, report: BackupReport, echo: Callable[[str], None]) -> None:
+    """What the read found besides the VMs: VMs that moved between pages (read again by
+    id) and VMs removed from the engine while the run read it."""
+    for vm_id, name in stats.removed:
+        report.removed.append(f"{name} ({vm_id})")
+        echo(f"  VM {name} ({vm_id}) was removed from the engine while the run read it: it "
+             "is not in this run; its previous backups are kept")
+    if stats.moved:
+        names = ", ".join(name for _, name in stats.moved[:10])
+        more = f" and {len(stats.moved) - 10} more" if len(stats.moved) > 10 else ""
+        note = (f"{len(stats.moved)} VM(s) were not in the pages (VMs were added or removed "
+                f"while the pages were read, or a page failed) and were read by id: "
+                f"{names}{more}")
+        report.notes.append(note)
+        echo(f"  {note}")
 
 
 def _write(writers: List[_Open], run: Run, backup: VmBackup,

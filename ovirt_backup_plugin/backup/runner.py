@@ -113,6 +113,9 @@ def event_description(system: str, report: BackupReport) -> str:
 def post_event(engine: Engine, config: Config, report: BackupReport) -> bool:
     """Post the run's summary to the engine's audit log; a failure is only a warning."""
     severity = SEVERITY[report.exit_code]
+    if engine.down:
+        log.warning("not posting the run's event: the engine is not answering")
+        return False
     try:
         engine.add_event(event_description(config.system, report), severity=severity)
     except Exception as e:     # never let the audit trail change the run's result
@@ -164,8 +167,45 @@ def guarded_backup(session: Session, *, datacenter: Optional[str] = None, wait: 
     return report
 
 
+# -- signals -------------------------------------------------------------------------------
+class Stopper:
+    """SIGTERM/SIGINT as the runner and ``backup`` take them: the first one asks the run to
+    stop at the next VM (``should_stop``; ``stop`` is set for waits), a second one interrupts
+    at once (``KeyboardInterrupt``: exit 130)."""
+
+    def __init__(self) -> None:
+        self.stop = threading.Event()
+        self.signal: Optional[int] = None
+
+    @property
+    def signal_name(self) -> str:
+        return signal.Signals(self.signal).name if self.signal else "request"
+
+    def on_signal(self, signum: int, frame: object = None) -> None:
+        if self.signal is not None:
+            raise KeyboardInterrupt            # a second signal: stop now
+        self.signal = signum
+        # Event.set() takes the Event's lock, which this (main) thread may hold inside
+        # Event.wait() right now; setting it from another thread cannot deadlock.
+        threading.Thread(target=self.stop.set, name="runner-stop", daemon=True).start()
+
+    def should_stop(self) -> bool:
+        return self.signal is not None or self.stop.is_set()
+
+    def install_signals(self) -> dict:
+        """Take SIGTERM and SIGINT (main thread only); the previous handlers, to restore."""
+        if threading.current_thread() is not threading.main_thread():
+            return {}
+        return {sig: signal.signal(sig, self.on_signal) for sig in (signal.SIGTERM, signal.SIGINT)}
+
+    @staticmethod
+    def restore_signals(previous: dict) -> None:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
+
+
 # -- the runner ----------------------------------------------------------------------------
-class Runner:
+class Runner(Stopper):
     """Runs backups now and then every ``every`` seconds (or once) until stopped."""
 
     def __init__(self, config: Config, open_session: Callable[[], Session], *,
@@ -180,36 +220,13 @@ class Runner:
         self.wait = wait
         self.wait_timeout = wait_timeout
         self.echo = echo
-        self.stop = threading.Event()
-        self.signal: Optional[int] = None
+        Stopper.__init__(self)
         self.codes: List[int] = []
         self.runs = 0
 
     @property
     def once(self) -> bool:
         return self.every is None
-
-    # -- signals -------------------------------------------------------------------------
-    def on_signal(self, signum: int, frame: object = None) -> None:
-        if self.signal is not None:
-            raise KeyboardInterrupt            # a second signal: stop now
-        self.signal = signum
-        # Event.set() takes the Event's lock, which this (main) thread may hold inside
-        # Event.wait() right now; setting it from another thread cannot deadlock.
-        threading.Thread(target=self.stop.set, name="runner-stop", daemon=True).start()
-
-    def should_stop(self) -> bool:
-        return self.signal is not None or self.stop.is_set()
-
-    def install_signals(self) -> dict:
-        if threading.current_thread() is not threading.main_thread():
-            return {}
-        return {sig: signal.signal(sig, self.on_signal) for sig in (signal.SIGTERM, signal.SIGINT)}
-
-    @staticmethod
-    def restore_signals(previous: dict) -> None:
-        for sig, handler in previous.items():
-            signal.signal(sig, handler)
 
     # -- the loop ------------------------------------------------------------------------
     def run(self) -> int:
@@ -245,8 +262,7 @@ class Runner:
                 runner_lock.release()
         worst = max(self.codes, default=EXIT_OK)
         if self.should_stop():
-            name = signal.Signals(self.signal).name if self.signal else "request"
-            message = (f"stopped by {name} after {self.runs} run(s) "
+            message = (f"stopped by {self.signal_name} after {self.runs} run(s) "
                        f"({len(self.codes)} finished); exit code {worst}")
             self.echo(message)
             log.info("%s", message)
@@ -296,11 +312,19 @@ class Runner:
         self.codes.append(report.exit_code)
         log.info("run %d of %s: %s (exit %d, %.1fs)", n, system, report.summary(),
                  report.exit_code, seconds)
+        if report.error:
+            log.error("run %d of %s failed: %s", n, system, report.error)
+        for line in report.skipped:
+            log.warning("  skipped %s", line)
+        for line in report.warnings:
+            log.warning("  %s", line)
         for p in report.providers.values():
             if p.ok:
                 log.info("  provider %s: ok, %d written, %d new", p.name, p.written, p.new_blobs)
             else:
                 log.warning("  provider %s: FAILED: %s", p.name, p.reason)
+            for message in p.messages:          # e.g. msd: what happened in each data center
+                log.info("  provider %s: %s", p.name, message)
 
 
 # -- command line --------------------------------------------------------------------------
@@ -329,6 +353,36 @@ def add_run_parser(sub: "argparse._SubParsersAction[argparse.ArgumentParser]") -
     r.add_argument("--datacenter", help="only this data center (default: all)")
     add_lock_arguments(r)
     return r
+
+
+def cmd_backup(args: argparse.Namespace, session: Session, *,
+               echo: Callable[[str], None] = lambda s: None,
+               warn: Callable[[str], None] = lambda s: None,
+               progress: Progress = NO_PROGRESS) -> int:
+    """``ovirt-backup backup``: one guarded run that takes SIGTERM/SIGINT as the runner does:
+    the run stops at the next VM and is abandoned (no half generation; the worker processes
+    end with it); a second signal interrupts at once (130). Unlike ``run`` (where a run a
+    signal stopped does not count), the one run asked for did not happen: exit 2, so that a
+    timer or a script sees it."""
+    stopper = Stopper()
+    previous = stopper.install_signals()
+    try:
+        report = guarded_backup(session, datacenter=args.datacenter, wait=args.wait,
+                                wait_timeout=args.wait_timeout, echo=echo, stop=stopper.stop,
+                                should_stop=stopper.should_stop, progress=progress)
+    except LockStopped:
+        echo(f"stopped by {stopper.signal_name} while waiting for the lock: nothing was done; "
+             f"exit code {EXIT_FAILED}")
+        return EXIT_FAILED
+    finally:
+        stopper.restore_signals(previous)
+    for line in report.skipped:
+        warn(f"warning: skipped {line}")
+    if report.stopped:
+        echo(f"stopped by {stopper.signal_name}: the run was abandoned, nothing of it is kept "
+             f"and the previous generations are unchanged; exit code {EXIT_FAILED}")
+        return EXIT_FAILED
+    return report.exit_code
 
 
 def cmd_run(args: argparse.Namespace, config: Config, open_session: Callable[[], Session],

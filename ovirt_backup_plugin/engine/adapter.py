@@ -10,20 +10,26 @@ transient failures (timeouts, connection resets, 5xx) a bounded number of times.
 from __future__ import annotations
 
 import datetime
+import io
 import logging
 import time
 from dataclasses import dataclass
 from typing import Any, Callable, Dict, Iterator, List, Optional, Sequence, TypeVar
 
 import ovirtsdk4
+from lxml import etree
+from ovirtsdk4 import http as sdk_http
 from ovirtsdk4 import types
 
 from ..errors import ConfigError, ConflictError, EngineError
 from ..model import EngineIdentity, VnicProfileMapping
-from .faults import short, translate
+from ..ovf import MAX_OVF_BYTES
+from .faults import BACKUP_ROLE, MSD_ROLE, RESTORE_ROLE, answered, not_xml, short, splittable, translate
 from .inventory import Cluster, DataCenter, EngineVm, Network, StorageDomain, Template, VnicProfile
-from .paging import Pager, page_search, search_value
+from .paging import Pager, PageRead, Slice, page_search, page_slice, read_in_slices, search_value
+from .reading import complete
 from .settings import EngineSettings
+from .sso import request_token, revoke_token
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -32,6 +38,14 @@ T = TypeVar("T")
 #: once a forced OVF_STORE update has been written (after the REST call returned).
 OVF_STORE_UPDATED_EVENT = 199
 EVENT_ORIGIN = "ovirt-backup"            # the origin of the events this product posts
+#: The SSO URL handed to the SDK. The adapter logs in itself (bounded, :mod:`ovirt_backup_plugin.engine.sso`) and gives
+#: the SDK the token; on an HTTP 401 the SDK would log in again on its own, unbounded and
+#: without credentials (engine-facts C.1). A ``file:`` URL that does not exist makes that
+#: attempt fail at once (libcurl error 37), and :meth:`Engine.call` logs in again, bounded.
+NO_SDK_LOGIN = "file:///nonexistent/ovirt-backup/the-adapter-logs-in-itself"
+#: The most characters of text the SDK's XML reader takes in one node (libxml2's
+#: XML_MAX_TEXT_LENGTH without XML_PARSE_HUGE: engine-facts C.3).
+SDK_MAX_TEXT = 10_000_000
 
 
 @dataclass(frozen=True)
@@ -54,6 +68,10 @@ class Engine:
         self._vnic_profiles: Optional[List[VnicProfile]] = None
         self._templates: Optional[List[Template]] = None
         self._disks: Dict[str, bool] = {}
+        self._token: Optional[str] = None      # the SSO token (never logged or stored)
+        self._own_token = False                # this adapter logged in, so it logs out
+        self._silent = False                   # the last failure: the engine did not answer
+        self._down = False                     # the last call failed for good, transiently
 
     # -- connection ------------------------------------------------------------------
     @property
@@ -71,22 +89,71 @@ class Engine:
                 raise ConfigError("no engine password: set [engine] password_file or password_env")
             if s.url.startswith("https") and not s.insecure and s.ca_file is None:
                 log.info("no ca_file given: the system CA store verifies %s", s.url)
+            if self._token is None:
+                self._token, self._own_token = self._login(), True
             try:
                 self._connection = ovirtsdk4.Connection(
-                    url=s.url, username=s.username, password=s.password,
+                    url=s.url, token=self._token, sso_url=NO_SDK_LOGIN,
                     ca_file=s.ca_file, insecure=s.insecure, timeout=s.timeout,
-                    debug=False)  # debug=True would log the password
+                    debug=False)  # debug=True would log the token
             except ovirtsdk4.Error as e:
                 raise EngineError(f"cannot set up the connection to {s.url}: {e}") from None
         return self._connection
 
-    def close(self) -> None:
-        if self._connection is not None:
-            conn, self._connection = self._connection, None
+    def _login(self) -> str:
+        """The SSO token, by a bounded login retried like an idempotent read."""
+        attempts, delay = 1 + self.settings.retries, self.settings.retry_delay
+        for attempt in range(1, attempts + 1):
             try:
-                conn.close()
-            except Exception as e:  # a failed logout must not hide the run's result
-                log.warning("logout from %s failed: %s", self.settings.url, short(e))
+                token = request_token(self.settings)
+                self._silent = self._down = False
+                return token
+            except EngineError as e:
+                self._silent = "did not answer" in str(e)
+                if not e.transient or attempt == attempts:
+                    self._down = _down(e)
+                    raise
+                log.warning("%s; retry %d of %d in %.1fs", e, attempt, attempts - 1, delay)
+                time.sleep(delay)
+                delay *= 2
+        raise AssertionError("unreachable")
+
+    @property
+    def down(self) -> bool:
+        """The last request failed after its retries for a reason that says the engine is
+        not there (no answer, unreachable, 5xx): asking it more now only waits."""
+        return self._down
+
+    def note_failure(self, error: BaseException) -> None:
+        """A failure met elsewhere (a worker process): when the engine did not answer, do
+        not wait for it once more to log out."""
+        if isinstance(error, EngineError) and "did not answer" in str(error):
+            self._silent = True
+
+    def _drop_connection(self) -> None:
+        conn, self._connection = self._connection, None
+        if conn is not None:
+            try:
+                conn.close(logout=False)       # the SDK's logout is unbounded: ours is not
+            except Exception as e:
+                log.debug("closing the SDK connection: %s", short(e))
+
+    def close(self) -> None:
+        """Close the connection and log out (bounded by ``[engine] timeout``), unless the
+        engine just did not answer (its session then expires on its own)."""
+        had = self._connection is not None
+        self._drop_connection()
+        token, self._token = self._token, None
+        if token is None or not self._own_token or not had:
+            return
+        if self._silent:
+            log.info("not logging out of %s: it did not answer; the session expires on its "
+                     "own", self.settings.url)
+            return
+        try:
+            revoke_token(self.settings, token)
+        except EngineError as e:     # a failed logout must not hide the run's result
+            log.warning("logout from %s failed: %s", self.settings.url, e)
 
     def __enter__(self) -> "Engine":
         return self
@@ -99,20 +166,46 @@ class Engine:
         return self.connection.system_service()
 
     # -- error policy ----------------------------------------------------------------
-    def call(self, what: str, fn: Callable[[], T], *, idempotent: bool = True) -> T:
-        """Run ``fn`` (one SDK call); translate SDK errors; retry transient idempotent ones."""
+    def call(self, what: str, fn: Callable[[], T], *, idempotent: bool = True,
+             role: str = BACKUP_ROLE) -> T:
+        """Run ``fn`` (one SDK call); translate SDK errors; retry transient idempotent ones.
+
+        ``role`` says what the user needs when the engine refuses for lack of permission.
+        An expired session (HTTP 401) is logged into again once, bounded.
+        """
         attempts = 1 + (self.settings.retries if idempotent else 0)
         delay = self.settings.retry_delay
-        for attempt in range(1, attempts + 1):
+        relogged = False
+        attempt = 0
+        while attempt < attempts:
+            attempt += 1
             try:
-                return fn()
+                result = fn()
+                self._silent = self._down = False
+                return result
             except EngineError:
                 raise
             except Exception as e:
+                if NO_SDK_LOGIN.rsplit("/", 1)[-1] in str(e):   # the API answered 401
+                    if relogged:
+                        raise EngineError(
+                            f"{what}: the engine at {self.settings.url} refused the session "
+                            f"of {self.settings.username!r} (HTTP 401) even after a new "
+                            "login. Check that the user may log in (the Login permission) "
+                            "and is not locked", code=401) from None
+                    log.info("%s: the session expired (HTTP 401); logging in again", what)
+                    relogged = True
+                    self._drop_connection()
+                    self._token, self._own_token = self._login(), True
+                    attempt -= 1
+                    continue
                 err = translate(what, e, url=self.settings.url,
                                 username=self.settings.username, timeout=self.settings.timeout,
+                                role=role, status=self._root_status() if not_xml(e) else None,
                                 ca_file=self.settings.ca_file)
+                self._silent = "did not answer" in str(err)
                 if not err.transient or attempt == attempts:
+                    self._down = _down(err)
                     raise err from None
                 log.warning("%s failed (%s); retry %d of %d in %.1fs",
                             what, err, attempt, attempts - 1, delay)
@@ -163,9 +256,9 @@ class Engine:
 
     def storage_domains(self, datacenter: str) -> List[StorageDomain]:
         dc = self.datacenter(datacenter)
-        svc = self.system_service.data_centers_service().data_center_service(dc.id)
         sds = self.call(f"listing storage domains of data center {datacenter}",
-                        lambda: svc.storage_domains_service().list())
+                        lambda: self.system_service.data_centers_service().data_center_service(
+                            dc.id).storage_domains_service().list())
         return [StorageDomain(sd.id, sd.name or "", _enum(sd.type), _enum(sd.status),
                               bool(sd.master))
                 for sd in sds]
@@ -189,27 +282,130 @@ class Engine:
 
         The engine silently leaves a VM's OVF out while the VM or one of its disks is
         locked; such a VM is fetched once more on its own. If the OVF is still missing the
-        VM is yielded with ``ovf=None`` for the caller to report.
+        VM is yielded with ``ovf=None`` for the caller to report (``problem`` says why when
+        it is known). VMs the pages missed (they moved while the pages were read) are read
+        by id at the end (see :mod:`.reading`).
         """
         self.check_scope(datacenter)
         pager = pager or Pager(self.settings.page_size)
-        page = start
-        while True:
-            vms = self.fetch_page(datacenter, page)
-            fresh = pager.fresh(vms, lambda vm: vm.id)
-            yield from fresh
-            if pager.is_last(vms, fresh):
-                return
-            page += 1
+
+        def pages() -> Iterator[PageRead[EngineVm]]:
+            page = start
+            while True:
+                yield self.read_page(datacenter, page)
+                page += 1
+
+        yield from complete(pages(), self, datacenter, pager, key=lambda vm: vm.id,
+                                    from_vm=lambda vm: vm,
+                                    start_list=lambda: self.vm_refs(datacenter))
 
     def fetch_page(self, datacenter: Optional[str], page: int) -> List[EngineVm]:
         """One page of ``GET /vms?all_content=true`` (``search=[datacenter=X] page N``)."""
-        vms_service = self.system_service.vms_service()
-        search = page_search(page, datacenter)
-        size = self.settings.page_size
-        vms = self.call(f"listing VMs ({search})",
-                        lambda: vms_service.list(all_content=True, max=size, search=search))
-        return [self._engine_vm(vms_service, vm) for vm in vms]
+        return self.fetch_slice(datacenter, page_slice(page, self.settings.page_size))
+
+    def fetch_slice(self, datacenter: Optional[str], piece: Slice) -> List[EngineVm]:
+        """The VMs of one :class:`Slice` (``max=size``, ``search=[datacenter=X] page N``)."""
+        search = page_search(piece.page, datacenter)
+        size = piece.size
+        vms = self.call(f"listing VMs ({search}, max {size})",
+                        lambda: self.system_service.vms_service().list(
+                            all_content=True, max=size, search=search))
+        return [self._engine_vm(vm) for vm in vms]
+
+    def read_page(self, datacenter: Optional[str], page: int) -> PageRead[EngineVm]:
+        """One page, read again in smaller pages down to single VMs when it fails to parse
+        or to arrive (:func:`.paging.read_in_slices`); what still fails is a ``Failed``
+        position of the :class:`PageRead`. An engine that is gone (its API root does not
+        answer 200) fails the read, as does any answer of the engine (4xx, 5xx)."""
+        return read_in_slices(page_slice(page, self.settings.page_size),
+                              lambda piece: self.fetch_slice(datacenter, piece),
+                              splittable=splittable, answered=answered,
+                              alive=self.still_answering)
+
+    def still_answering(self, error: Exception) -> None:
+        """Raise ``error`` when the engine itself stopped answering (splitting the page
+        would only multiply the timeouts); return when only the answer was the trouble."""
+        if isinstance(error, EngineError) and error.unreadable:
+            return                             # it answered; the answer did not parse
+        if self._root_status() != 200:
+            raise error
+
+    def _root_status(self) -> Optional[int]:
+        """The HTTP status of ``GET /ovirt-engine/api`` (one bounded attempt, never
+        retried); None when the engine does not answer at all."""
+        try:
+            conn = self.connection
+            answer = conn.wait(conn.send(sdk_http.Request(method="GET", path="")))
+            return int(answer.code)
+        except EngineError:
+            return None
+        except Exception as e:   # timeouts, refused connections: nobody answers
+            log.info("the engine at %s does not answer: %s", self.settings.url, short(e))
+            self._silent = True
+            return None
+
+    def vm_refs(self, datacenter: Optional[str] = None) -> Dict[str, str]:
+        """id -> name of every VM the engine has now (in its order: by name), from one
+        ``GET /vms`` without ``all_content`` (a VM without OVF is about 1.4 kB).
+
+        It is read raw through the SDK's own connection and only ids and names are taken
+        from it (lxml, entities and network off): the SDK would build ~100 fields per VM,
+        8x the time for 10,000 VMs. Any answer but a 200 with XML is read again through
+        the SDK's service, which raises the SDK's own error.
+        """
+        query = {"search": f"datacenter={search_value(datacenter)}"} if datacenter else None
+
+        def raw() -> Optional[bytes]:
+            conn = self.connection
+            answer = conn.wait(conn.send(sdk_http.Request(method="GET", path="/vms",
+                                                          query=query)))
+            if answer.code == 200 and answer.body and _is_xml(answer.headers):
+                return bytes(answer.body)
+            return None
+
+        body = self.call("listing the VMs' ids", raw)
+        if body is None:
+            vms = self.call("listing the VMs' ids", lambda: self.system_service.vms_service().list(
+                search=query["search"] if query else None))
+            return {vm.id: vm.name or "" for vm in vms}
+        return _ids_and_names(body)
+
+    def fetch_vm(self, vm_id: str) -> EngineVm:
+        """One VM with its OVF (``GET /vms/{id}?all_content=true``); EngineError 404 when
+        the engine has no such VM (any more)."""
+        vm = self.call(f"reading VM {vm_id}", lambda: self.system_service.vms_service()
+                       .vm_service(vm_id).get(all_content=True))
+        return self._engine_vm(vm)
+
+    def unreadable_reason(self, vm_id: str, error: EngineError) -> str:
+        """Why one VM cannot be read, for the report: for an answer that did not parse, the
+        size of its OVF (one more raw read of it) and the limit."""
+        if not error.unreadable:
+            return str(error)
+        size = self.ovf_size(vm_id)
+        if size is None:
+            return f"the engine's answer could not be read ({error})"
+        limit = f"over the limit of {MAX_OVF_BYTES:,} bytes"
+        if size > MAX_OVF_BYTES:
+            return (f"its OVF is {size:,} bytes, {limit} (the engine's answer is over what "
+                    f"the SDK's XML reader takes in one text node, {SDK_MAX_TEXT:,} "
+                    "characters, so it could not be read)")
+        return f"the engine's answer could not be read ({error}); its OVF is {size:,} bytes"
+
+    def ovf_size(self, vm_id: str) -> Optional[int]:
+        """Bytes (UTF-8) of a VM's OVF, read raw through the SDK's connection and measured
+        with lxml's huge-text mode (the SDK's reader cannot: engine-facts C.3). None when
+        it cannot be told."""
+        try:
+            conn = self.connection
+            answer = conn.wait(conn.send(sdk_http.Request(
+                method="GET", path=f"/vms/{vm_id}", query={"all_content": "true"})))
+        except Exception as e:
+            log.info("cannot read VM %s again to measure its OVF: %s", vm_id, short(e))
+            return None
+        if answer.code != 200 or not answer.body:
+            return None
+        return _configuration_size(bytes(answer.body))
 
     def __getstate__(self) -> Dict[str, Any]:
         """What a worker process needs to read pages itself: settings and the inventory
@@ -217,19 +413,23 @@ class Engine:
         self.clusters()
         self.datacenters()
         return {"settings": self.settings, "clusters": self._clusters,
-                "datacenters": self._datacenters}
+                "datacenters": self._datacenters, "token": self._token}
 
     def __setstate__(self, state: Dict[str, Any]) -> None:
+        """A worker's adapter uses the parent's session (the token is handed over in memory,
+        never written): no login of its own, and nothing to log out; the parent logs out.
+        Should the session expire, the worker logs in itself and then logs out itself."""
         self.__init__(state["settings"])  # type: ignore[misc]
         self._clusters, self._datacenters = state["clusters"], state["datacenters"]
+        self._token, self._own_token = state.get("token"), False
 
-    def _engine_vm(self, vms_service: Any, vm: Any) -> EngineVm:
+    def _engine_vm(self, vm: Any) -> EngineVm:
         ovf = _ovf_of(vm)
         if not ovf:
             log.info("engine listed VM %s (%s) without its OVF; fetching it again", vm.name, vm.id)
             try:
-                again = self.call(f"fetching VM {vm.name}", lambda: vms_service.vm_service(
-                    vm.id).get(all_content=True))
+                again = self.call(f"fetching VM {vm.name}", lambda: self.system_service
+                                  .vms_service().vm_service(vm.id).get(all_content=True))
                 ovf = _ovf_of(again)
             except EngineError as e:
                 log.warning("VM %s (%s): %s", vm.name, vm.id, e)
@@ -257,7 +457,7 @@ class Engine:
         try:
             created = self.call(f"restoring VM {name!r}",
                                 lambda: self.system_service.vms_service().add(vm),
-                                idempotent=False)
+                                idempotent=False, role=RESTORE_ROLE)
         except ConflictError as e:
             raise ConflictError(
                 f"VM {name!r} was not restored: the engine already has a VM with this "
@@ -267,10 +467,15 @@ class Engine:
         return str(created.id)
 
     # -- storage domains: OVF_STORE ---------------------------------------------------
+    def _domain(self, sd_id: str) -> Any:
+        """The storage domain's service, on the connection of now (services are resolved
+        inside each call: a new login makes a new connection)."""
+        return self.system_service.storage_domains_service().storage_domain_service(sd_id)
+
     def update_ovf_store(self, sd_id: str) -> None:
-        svc = self.system_service.storage_domains_service().storage_domain_service(sd_id)
         self.call(f"updating the OVF_STORE of storage domain {sd_id}",
-                  lambda: svc.update_ovf_store(async_=False), idempotent=False)
+                  lambda: self._domain(sd_id).update_ovf_store(async_=False), idempotent=False,
+                  role=MSD_ROLE)
 
     def ovf_store_confirmations(self, sd_name: str) -> List[OvfStoreEvent]:
         """The newest USER_UPDATE_OVF_STORE event of a storage domain (a list of 0 or 1).
@@ -279,24 +484,24 @@ class Engine:
         is the plain label "OVF_STORE" (the JSON with "Last Updated" is on storage only),
         and ``updateovfstore`` answers before the write. Events list newest first.
         """
-        svc = self.system_service.events_service()
         search = f"type={OVF_STORE_UPDATED_EVENT} and event_storage={search_value(sd_name)}"
         events = self.call(f"listing OVF_STORE events of storage domain {sd_name}",
-                           lambda: svc.list(search=search, max=1))
+                           lambda: self.system_service.events_service().list(search=search,
+                                                                             max=1))
         return [OvfStoreEvent(int(e.index if e.index is not None else e.id), e.time)
                 for e in events]
 
     def unregistered(self, sd_id: str, kind: str = "vm") -> List[Any]:
-        svc = self.system_service.storage_domains_service().storage_domain_service(sd_id)
-        coll = svc.vms_service() if kind == "vm" else svc.templates_service()
+        def coll() -> Any:
+            svc = self._domain(sd_id)
+            return svc.vms_service() if kind == "vm" else svc.templates_service()
         return list(self.call(f"listing unregistered {kind}s of storage domain {sd_id}",
-                              lambda: coll.list(unregistered=True)))
+                              lambda: coll().list(unregistered=True)))
 
     def register(self, sd_id: str, entity_id: str, *, kind: str = "vm",
                  cluster: Optional[str] = None, allow_partial_import: bool = True,
                  reassign_bad_macs: bool = True,
                  vnic_profile_mappings: Sequence[VnicProfileMapping] = ()) -> None:
-        svc = self.system_service.storage_domains_service().storage_domain_service(sd_id)
         config = None
         if vnic_profile_mappings:
             mappings = []
@@ -311,17 +516,20 @@ class Engine:
                                       allow_partial_import=allow_partial_import,
                                       registration_configuration=config)
         if kind == "vm":
-            entity = svc.vms_service().vm_service(entity_id)
             kwargs["reassign_bad_macs"] = reassign_bad_macs
-        else:
-            entity = svc.templates_service().template_service(entity_id)
-        self.call(f"registering {kind} {entity_id}", lambda: entity.register(**kwargs),
-                  idempotent=False)
+
+        def entity() -> Any:
+            svc = self._domain(sd_id)
+            if kind == "vm":
+                return svc.vms_service().vm_service(entity_id)
+            return svc.templates_service().template_service(entity_id)
+        self.call(f"registering {kind} {entity_id}", lambda: entity().register(**kwargs),
+                  idempotent=False, role=RESTORE_ROLE)
 
     def rename_vm(self, vm_id: str, name: str) -> None:
-        svc = self.system_service.vms_service().vm_service(vm_id)
-        self.call(f"renaming VM {vm_id} to {name!r}", lambda: svc.update(types.Vm(name=name)),
-                  idempotent=False)
+        self.call(f"renaming VM {vm_id} to {name!r}", lambda: self.system_service.vms_service()
+                  .vm_service(vm_id).update(types.Vm(name=name)), idempotent=False,
+                  role=RESTORE_ROLE)
 
     # -- engine facts and events -----------------------------------------------------
     def identity(self, system: str) -> EngineIdentity:
@@ -383,9 +591,9 @@ class Engine:
     def disk_exists(self, disk_id: str) -> bool:
         """Whether the engine has this disk (``GET /disks/{id}``; 404 means it has not)."""
         if disk_id not in self._disks:
-            svc = self.system_service.disks_service().disk_service(disk_id)
             try:
-                self.call(f"looking up disk {disk_id}", lambda: svc.get())
+                self.call(f"looking up disk {disk_id}", lambda: self.system_service
+                          .disks_service().disk_service(disk_id).get())
                 self._disks[disk_id] = True
             except EngineError as e:
                 if e.code != 404:
@@ -403,11 +611,59 @@ class Engine:
 
 
 # -- helpers ---------------------------------------------------------------------------
+def _down(error: EngineError) -> bool:
+    """Whether a failure says the engine is not there: no answer at all (a timeout, no
+    connection) or the web server in front of it saying it is unavailable (503)."""
+    return error.transient and error.code in (None, 503)
+
+
+
 def _ovf_of(vm: Any) -> Optional[str]:
     init = getattr(vm, "initialization", None)
     conf = getattr(init, "configuration", None) if init is not None else None
     data = getattr(conf, "data", None) if conf is not None else None
     return data if data and data.strip() else None
+
+
+def _is_xml(headers: Sequence[str]) -> bool:
+    for line in headers or ():
+        name, _, value = line.partition(":")
+        if name.strip().lower() == "content-type":
+            return "xml" in value.lower()
+    return False
+
+
+def _parser_events(body: bytes, events: Sequence[str], tag: Optional[str] = None) -> Any:
+    # The engine's own answer; still no entities, no network, no DTD (as ovf.parse does).
+    return etree.iterparse(io.BytesIO(body), events=tuple(events), tag=tag,
+                           resolve_entities=False, no_network=True, load_dtd=False,
+                           huge_tree=True)
+
+
+def _ids_and_names(body: bytes) -> Dict[str, str]:
+    """id -> name of the ``<vm>`` elements of a ``<vms>`` answer, in order, memory flat."""
+    out: Dict[str, str] = {}
+    for _, element in _parser_events(body, ("end",), tag="vm"):
+        parent = element.getparent()
+        if parent is None or parent.getparent() is not None:
+            continue                            # only the entries of the list itself
+        out[element.get("id") or ""] = element.findtext("name") or ""
+        element.clear()
+        while element.getprevious() is not None:
+            del parent[0]
+    out.pop("", None)
+    return out
+
+
+def _configuration_size(body: bytes) -> Optional[int]:
+    """UTF-8 bytes of ``vm/initialization/configuration/data`` of a ``<vm>`` answer."""
+    try:
+        for _, element in _parser_events(body, ("end",), tag="data"):
+            if element.getparent() is not None and element.getparent().tag == "configuration":
+                return len((element.text or "").encode("utf-8"))
+    except etree.XMLSyntaxError:
+        return None
+    return None
 
 
 def _enum(value: Any) -> str:

@@ -41,6 +41,7 @@ class EngineVm:
     datacenter: str                        # the data center's name ('' when unknown)
     ovf: Optional[str]
     cluster: str = ""                      # the cluster's name ('' when unknown)
+    problem: str = ""                      # why ``ovf`` is None, when the adapter knows
 
 
 @dataclass(frozen=True)

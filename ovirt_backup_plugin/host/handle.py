@@ -113,7 +113,8 @@ class ProviderHandle:
                 return result[0] if result else None     # one provider: one result
             except ProviderError as e:
                 if not e.transient or attempt == attempts:
-                    raise ProviderError(f"{self.name}: {e}", transient=e.transient) from e
+                    raise ProviderError(f"{self.name}: {e}", transient=e.transient,
+                                        partial=e.partial) from e
                 delay = max(delay, e.retry_after)
                 log.warning("provider %s: %s failed (%s); retry %d of %d in %.1fs",
                             self.name, hook, e, attempt, attempts - 1, delay)

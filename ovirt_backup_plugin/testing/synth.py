@@ -140,6 +140,23 @@ def sso_interactions(username: str = "admin@internal", token: str = "replay-toke
     ]
 
 
+#: What Apache (the web server in front of the engine) answers while ovirt-engine is down:
+#: its stock 503 page (mod_proxy_ajp cannot reach the engine), text/html.
+APACHE_503_HTML = ('<!DOCTYPE HTML PUBLIC "-//IETF//DTD HTML 2.0//EN">\n<html><head>\n'
+                   "<title>503 Service Unavailable</title>\n</head><body>\n"
+                   "<h1>Service Unavailable</h1>\n<p>The server is temporarily unable to "
+                   "service your\nrequest due to maintenance downtime or capacity\nproblems. "
+                   "Please try again later.</p>\n</body></html>\n")
+#: Apache's stock 404 page (a URL path outside the engine's applications).
+APACHE_404_HTML = ('<!DOCTYPE HTML PUBLIC "-//IETF//DTD HTML 2.0//EN">\n<html><head>\n'
+                   "<title>404 Not Found</title>\n</head><body>\n<h1>Not Found</h1>\n"
+                   "<p>The requested URL was not found on this server.</p>\n</body></html>\n")
+HTML_TYPE = "text/html; charset=iso-8859-1"
+#: The detail of the engine's 404 for an entity it does not have
+#: (BaseBackendResource.EntityNotFoundException, Messages.ENTITY_NOT_FOUND_TEMPLATE).
+NOT_FOUND_DETAIL = "Entity not found: {}"
+
+
 def fault_xml(detail: str, reason: str = "Operation Failed") -> str:
     return (f"{XML_DECL}<fault>\n    <detail>{escape(detail)}</detail>\n"
             f"    <reason>{escape(reason)}</reason>\n</fault>\n")
@@ -224,6 +241,8 @@ class SynthVm:
     status: str = "down"
     ovf_missing_in_list: bool = False       # locked: the list leaves the OVF out
     ovf_missing_always: bool = False        # the single GET leaves it out too
+    added_after_page: int = 0               # created after the engine answered that page
+    removed_after_page: Optional[int] = None  # removed after the engine answered that page
 
 
 def _uuid(rng: random.Random) -> str:
@@ -644,6 +663,11 @@ class SyntheticEngine:
         self.unregistered: List[SynthUnregistered] = []
         self._renames: List[Tuple[SynthUnregistered, str]] = []
         self._extra: list = []            # (interaction, times | None | "append")
+        self.api_filtered = False         # GET /api answered without the summary
+        #: Answer pages of every size that divides the page size too (``max=50``, ``25``,
+        #: ... ``1``), as an engine does: what a page read again in smaller pages asks.
+        #: Off by default (it multiplies the cassette by the number of divisors).
+        self.answers_smaller_pages = False
 
     def new_id(self) -> str:
         return _uuid(self._rng)
@@ -767,26 +791,48 @@ class SyntheticEngine:
         return sd
 
     def add_api_summary(self, *, filtered: bool = False) -> dict:
-        """Answer ``GET /ovirt-engine/api``: the API root with its ``summary`` (VM, host,
-        storage domain and user counts), which the engine gives only to admin users: with
-        ``filtered=True`` (a user session) there is no summary (E: rest/resource/
-        BackendApiResource.java ``get``, BZ 1612124). The counts are the engine's whole
-        (every data center), as GetSystemStatisticsQuery counts them."""
-        vms = len(self.vms)
-        active = sum(1 for vm in self.vms if vm.status == "up")
-        summary = "" if filtered else (
-            "  <summary>\n"
-            f"    <hosts><active>0</active><total>0</total></hosts>\n"
-            f"    <storage_domains><active>{len(self.storage_domains)}</active>"
-            f"<total>{len(self.storage_domains)}</total></storage_domains>\n"
-            "    <users><active>1</active><total>1</total></users>\n"
-            f"    <vms><active>{active}</active><total>{vms}</total></vms>\n"
-            "  </summary>\n")
-        body = (XML_DECL + "<api>\n  <product_info>\n    <name>oVirt Engine</name>\n"
-                "    <vendor>ovirt.org</vendor>\n  </product_info>\n" + summary
-                + "  <time>2026-11-26T07:45:00.000+00:00</time>\n</api>\n")
-        item = interaction("GET", API, body=body)
-        self._extra.append((item, "append"))
+        """How the engine answers ``GET /ovirt-engine/api`` for this engine's user: with the
+        ``summary`` (VM, host, storage domain and user counts, the engine's whole, as
+        GetSystemStatisticsQuery counts them) for an admin user (the default), without it
+        for a user session (``filtered=True``: rest/resource/BackendApiResource.java
+        ``get``, BZ 1612124). Returns the interaction."""
+        self.api_filtered = filtered
+        return interaction("GET", API, body=self.api_root_xml())
+
+    def change_after_page(self, page: int, *, remove: Iterable = (),
+                          add: Iterable = ()) -> None:
+        """VMs removed and added between the engine's answers to page ``page`` and to the next
+        one (of the page size the cassette is written for): every later page is computed
+        from the changed inventory with the engine's OFFSET semantics (page N = OFFSET
+        (N-1)*max over the VMs it has *then*, in this engine's order). ``add`` names VMs
+        made with :meth:`add_vm` (their place in :attr:`vms` is their place in the order).
+        ``GET /vms`` (the ids list) answers the inventory of page 1 first, then the last
+        one; ``GET /vms/{id}`` answers a removed VM with the engine's 404."""
+        for vm in remove:
+            self._find(self.vms, vm).removed_after_page = page
+        for vm in add:
+            self._find(self.vms, vm).added_after_page = page
+
+    def _state(self, page: int) -> List[SynthVm]:
+        """The VMs the engine has when it answers page ``page``."""
+        return [vm for vm in self.vms if vm.added_after_page < page
+                and (vm.removed_after_page is None or page <= vm.removed_after_page)]
+
+    def _final(self) -> List[SynthVm]:
+        return [vm for vm in self.vms if vm.removed_after_page is None]
+
+    def add_html_error(self, method: str, path: str, status: int = 503, *,
+                       body: Optional[str] = None, times: Optional[int] = 1) -> dict:
+        """Answer ``method path`` with an HTML page of the web server in front of the
+        engine (Apache's stock page: :data:`APACHE_503_HTML`, :data:`APACHE_404_HTML`), not
+        the engine's XML or JSON. ``path`` may be an SSO path (``SSO_TOKEN_PATH``), the API
+        root (``API``) or under it; ``times`` as for :meth:`add_error`."""
+        if not path.startswith("/"):
+            path = API + "/" + path
+        html = body if body is not None else (APACHE_404_HTML if status == 404
+                                              else APACHE_503_HTML)
+        item = interaction(method, path, status=status, body=html, content_type=HTML_TYPE)
+        self._extra.append((item, times if times is None else max(1, times)))
         return item
 
     def add_error(self, method: str, path: str, status: int, *,
@@ -805,26 +851,77 @@ class SyntheticEngine:
 
     # -- output ------------------------------------------------------------------------
     def _vm_pages(self, vms: List[SynthVm], page_size: int, datacenter=None) -> List[dict]:
-        chunks = [vms[i:i + page_size] for i in range(0, len(vms), page_size)] or [[]]
-        # The engine answers an empty list for every page past the end. The adapter asks
-        # for the page after a full one, and its workers read up to EMPTY_PAGES_AFTER pages
-        # ahead (capture.AHEAD), so that many empty pages follow the last one.
-        chunks += [[]] * EMPTY_PAGES_AFTER
+        """``GET /vms?all_content=true&max=S&search=[datacenter=DC ]page N`` for every N, and
+        for every S dividing ``page_size`` when :attr:`answers_smaller_pages` is set.
+
+        ``vms`` are the VMs in scope (this order is the engine's). Page N of size S is
+        OFFSET (N-1)*S over the VMs the engine has when it answers the page of
+        ``page_size`` that holds that offset (see :meth:`change_after_page`). The engine
+        answers an empty list for every page past the end. The adapter asks for the page
+        after a full one, and its workers read up to EMPTY_PAGES_AFTER pages ahead
+        (capture.AHEAD), so that many empty pages follow the last one.
+        """
+        sizes = [page_size]
+        if self.answers_smaller_pages:
+            sizes += [d for d in range(page_size // 2, 0, -1) if page_size % d == 0]
+        in_scope = {id(vm) for vm in vms}
         out = []
-        for n, chunk in enumerate(chunks, 1):
-            search = page_search(n, datacenter.name if datacenter else None)
-            body = _collection("vms", (vm_xml(vm, with_ovf=not (vm.ovf_missing_in_list
-                                                                or vm.ovf_missing_always))
-                                       for vm in chunk))
-            out.append(interaction("GET", with_query(f"{API}/vms", all_content="true",
-                                                     max=str(page_size), search=search),
-                                   body=body))
+        for size in sizes:
+            count = max(1, -(-len(vms) // size)) + (EMPTY_PAGES_AFTER if size == page_size else 2)
+            for n in range(1, count + 1):
+                offset = (n - 1) * size
+                state = [vm for vm in self._state(offset // page_size + 1) if id(vm) in in_scope]
+                chunk = state[offset:offset + size]
+                search = page_search(n, datacenter.name if datacenter else None)
+                body = _collection("vms", (vm_xml(vm, with_ovf=not (vm.ovf_missing_in_list
+                                                                    or vm.ovf_missing_always))
+                                           for vm in chunk))
+                out.append(interaction("GET", with_query(f"{API}/vms", all_content="true",
+                                                         max=str(size), search=search),
+                                       body=body))
         return out
+
+    def _id_lists(self, datacenter=None) -> List[dict]:
+        """``GET /vms`` without ``all_content`` (``search=datacenter=DC`` for one data
+        center): the inventory of page 1, then the last one when it changed."""
+        def listing(vms: List[SynthVm]) -> dict:
+            query = {"search": f"datacenter={_search_value(datacenter.name)}"} if datacenter else {}
+            in_dc = [vm for vm in vms if datacenter is None or vm.cluster.datacenter is datacenter]
+            return interaction("GET", with_query(f"{API}/vms", **query), body=_collection(
+                "vms", (vm_xml(vm, with_ovf=False) for vm in in_dc)))
+
+        first, last = self._state(1), self._final()
+        return [listing(first)] + ([listing(last)] if last != first else [])
+
+    def api_root_xml(self) -> str:
+        """``GET /ovirt-engine/api``: product information and, for an admin user, the
+        summary (BackendApiResource; see :meth:`add_api_summary`)."""
+        i = "    "
+        vms = self._final()
+        up = sum(1 for vm in vms if vm.status == "up")
+        sds = len(self.storage_domains)
+        summary = "" if self.api_filtered else (
+            f"{i}<summary>\n{i}    <hosts><active>0</active><total>0</total></hosts>\n"
+            f"{i}    <storage_domains><active>{sds}</active><total>{sds}</total>"
+            f"</storage_domains>\n{i}    <users><active>1</active><total>1</total></users>\n"
+            f"{i}    <vms>\n{i}        <active>{up}</active>\n"
+            f"{i}        <total>{len(vms)}</total>\n{i}    </vms>\n{i}</summary>\n")
+        return (f"{XML_DECL}<api>\n"
+                + "".join(f'{i}<link href="{API}/{rel}" rel="{rel}"/>\n'
+                          for rel in ("clusters", "datacenters", "events", "storagedomains",
+                                      "vms"))
+                + f"{i}<product_info>\n{i}    <name>oVirt Engine</name>\n"
+                f"{i}    <vendor>ovirt.org</vendor>\n{i}    <version>\n"
+                f"{i}        <build>6</build>\n{i}        <full_version>4.5.6-1.el9"
+                f"</full_version>\n{i}        <major>4</major>\n{i}        <minor>5</minor>\n"
+                f"{i}        <revision>0</revision>\n{i}    </version>\n{i}</product_info>\n"
+                + summary + f"{i}<time>2026-11-26T07:45:00.000+00:00</time>\n</api>\n")
 
     def interactions(self, page_size: int = 100, *, sso: bool = True) -> List[dict]:
         """Every interaction of this engine, in the order the adapter asks for them."""
         v = self.cluster_version
         out = sso_interactions() if sso else []
+        out.append(interaction("GET", API, body=self.api_root_xml()))
         out.append(interaction("GET", f"{API}/datacenters", body=_collection(
             "data_centers", (datacenter_xml(dc, v) for dc in self.datacenters))))
         out.append(interaction("GET", f"{API}/clusters", body=_collection(
@@ -838,10 +935,16 @@ class SyntheticEngine:
         for dc in self.datacenters:
             out += self._vm_pages([vm for vm in self.vms if vm.cluster.datacenter is dc],
                                   page_size, dc)
-        out.append(interaction("GET", f"{API}/vms", body=_collection(
-            "vms", (vm_xml(vm, with_ovf=False) for vm in self.vms))))
+        out += self._id_lists()
+        for dc in self.datacenters:
+            out += self._id_lists(dc)
         for vm in self.vms:
-            out.append(interaction("GET", with_query(f"{API}/vms/{vm.id}", all_content="true"),
+            path = with_query(f"{API}/vms/{vm.id}", all_content="true")
+            if vm.removed_after_page is not None:
+                out.append(interaction("GET", path, status=404,
+                                       body=fault_xml(NOT_FOUND_DETAIL.format(vm.id))))
+                continue
+            out.append(interaction("GET", path,
                                    body=XML_DECL + vm_xml(vm, with_ovf=not vm.ovf_missing_always,
                                                           indent="")))
         out += self._msd_interactions()
