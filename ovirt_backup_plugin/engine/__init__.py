@@ -7,10 +7,24 @@
 * :mod:`.faults` -- SDK errors turned into messages an admin can act on.
 """
 from .adapter import EVENT_ORIGIN, OVF_STORE_UPDATED_EVENT, Engine, OvfStoreEvent
-from .inventory import Cluster, DataCenter, EngineVm, Network, StorageDomain, Template, VnicProfile
+from .inventory import (
+    Cluster,
+    DataCenter,
+    EngineEvent,
+    EngineVm,
+    MacPool,
+    Network,
+    StorageDomain,
+    Template,
+    VmNic,
+    VmRef,
+    VmState,
+    VnicProfile,
+)
 from .paging import Pager, page_search, search_value
 from .settings import EngineSettings
 
 __all__ = ["Engine", "EngineSettings", "OvfStoreEvent", "EVENT_ORIGIN",
            "OVF_STORE_UPDATED_EVENT", "Cluster", "DataCenter", "EngineVm", "Network",
-           "StorageDomain", "Template", "VnicProfile", "Pager", "page_search", "search_value"]
+           "StorageDomain", "Template", "VnicProfile", "Pager", "page_search", "search_value",
+           "EngineEvent", "MacPool", "VmNic", "VmRef", "VmState"]
