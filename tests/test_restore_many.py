@@ -282,7 +282,8 @@ def test_parallel_copies_retry_a_lock_refusal_and_report_in_plan_order(tmp_path,
     source = source_site()
     web01 = vm_of(source, "web01")
     for n in range(1, 7):
-        refusals = [synth.LOCKED, synth.BEING_IMPORTED.format(name="web01-3")] if n == 3 else ()
+        refusals = {3: [synth.LOCKED, synth.BEING_IMPORTED.format(name="web01-3")],
+                    5: [(503, "Service Unavailable")]}.get(n, ())
         source.add_restore(f"web01-{n}", cluster="prod-a", of=web01, refusals=refusals)
     path = source.write_cassette(tmp_path / "source.yaml")
     with CountingEngine([path]) as server:
@@ -296,9 +297,14 @@ def test_parallel_copies_retry_a_lock_refusal_and_report_in_plan_order(tmp_path,
     assert {v["status"] for v in report["vms"]} == {"restored"}
     third = report["vms"][2]
     assert third["attempts"] == 3
-    assert "the engine refused it 2 time(s) on a lock first; retried" in third["notes"]
-    assert [v["attempts"] for v in report["vms"] if v["name"] != "web01-3"] == [1] * 5
-    assert len(posts(server, "web01-3")) == 3 and len(posts(server)) == 8
+    assert "refused 2 time(s) first (an engine lock, an engine lock); retried" in third["notes"]
+    assert "refused 1 time(s) first (503 from the engine); retried" in report["vms"][4]["notes"]
+    assert [v["attempts"] for v in report["vms"]] == [1, 1, 3, 1, 2, 1]
+    assert len(posts(server, "web01-3")) == 3 and len(posts(server)) == 9
+    # after the 503 (the import may have been done anyway) the engine was asked first
+    looked = [r.query["search"] for r in server.received
+              if r.path == f"{API}/vms" and r.query.get("search") == "name=web01-5"]
+    assert looked == ["name=web01-5"]
     # the imports ran side by side, at most 4 at once, each worker on its own connection
     assert 2 <= server.most <= 4
     logins = [r for r in server.received if r.path == "/ovirt-engine/sso/oauth/token"]

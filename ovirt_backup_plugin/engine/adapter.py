@@ -293,7 +293,8 @@ class Engine:
                 fix = ("restore it as a copy with new ids and a new name (--new-ids "
                        "--name-pattern '{name}-restored'), or remove the existing VM first")
             raise ConflictError(
-                f"VM {name!r} was not restored: the engine refused it ({_tail(e)}). "
+                f"VM {name!r} was not restored: the engine refused it "
+                f"({str(e).split('409 conflict: ', 1)[-1]}). "
                 f"If the engine already has a VM with this {'name' if regenerate_ids else 'id or name'}: "
                 f"{fix}. A new name alone does not help while the ids are kept: the id "
                 "collides too.", code=409) from None

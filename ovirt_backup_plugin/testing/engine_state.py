@@ -142,6 +142,7 @@ class EngineState:
     next_index: int = 1
     created: List[ElementTree.Element] = field(default_factory=list)
     events: List[LoggedEvent] = field(default_factory=list)
+    _by_correlation: Dict[str, List[LoggedEvent]] = field(default_factory=dict, repr=False)
     _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
 
     @classmethod
@@ -169,12 +170,15 @@ class EngineState:
                 except ElementTree.ParseError:
                     pass
             for entry in logged:
-                self.events.append(LoggedEvent(
+                event = LoggedEvent(
                     index=self.next_index, code=int(entry["code"]),
                     severity=str(entry.get("severity", "normal")),
                     description=str(entry.get("description", "")),
                     correlation_id=correlation if entry.get("correlated", True) else "",
-                    vm_id=str(entry.get("vm_id", "")), vm_name=str(entry.get("vm_name", ""))))
+                    vm_id=str(entry.get("vm_id", "")), vm_name=str(entry.get("vm_name", "")))
+                self.events.append(event)
+                if event.correlation_id:
+                    self._by_correlation.setdefault(event.correlation_id, []).append(event)
                 self.next_index += 1
 
     # -- answers of its own ---------------------------------------------------------------
@@ -187,7 +191,7 @@ class EngineState:
                                        else match.group(2))
         after = int(query.get("from") or -1)
         with self._lock:
-            found = [e for e in self.events if e.correlation_id == wanted and e.index > after]
+            found = [e for e in self._by_correlation.get(wanted, ()) if e.index > after]
         found.sort(key=lambda e: -e.index)
         if query.get("max"):
             found = found[:int(query["max"])]

@@ -943,8 +943,7 @@ class SyntheticEngine:
                     vm_id: Optional[str] = None, conflict: str = "id", of=None,
                     nics: Optional[Sequence[Tuple]] = None, attach: Optional[Sequence[str]] = None,
                     warnings: Sequence[Tuple[int, str]] = (), locked_polls: int = 0,
-                    refusals: Sequence[Union[str, Tuple[int, str]]] = (),
-                    new_macs: bool = False) -> SynthRestore:
+                    refusals: Sequence[Union[str, Tuple[int, str]]] = ()) -> SynthRestore:
         """Answer the ``POST /vms`` that asks for a VM named ``name`` (whatever OVF it
         carries: matched by ``<name>``, so parallel restores get their own answers), as
         ImportVmFromConfiguration does (engine-facts B2-B4):
@@ -970,8 +969,9 @@ class SyntheticEngine:
           without VM or correlation id and once per engine (flood-limited, 60 s
           engine-wide: EventFloodRegulator).
 
-        ``new_macs``: the NICs get MACs from the cluster's pool (regenerate_ids), else
-        the OVF's. Restores are answered in the order they were added for each name.
+        The created VM keeps ``of``'s id when it has ``of``'s name (a restore that keeps
+        ids), else gets a new one (``vm_id`` chooses). Restores are answered in the order
+        they were added for each name.
         """
         cl = self._find(self.clusters, cluster) if cluster else self.clusters[0]
         body = f"<vm><name>{escape(name)}</name></vm>"
@@ -994,7 +994,10 @@ class SyntheticEngine:
                  for d in _ovf_disks(ovf)]
         present = self._disk_ids()
         attached = list(attach) if attach is not None else [d for d, _ in disks if d in present]
-        new_id = vm_id or self.new_id()
+        # without regenerate_ids the engine keeps the OVF's id: a restore under the source
+        # VM's own name is taken for one (give vm_id= to say otherwise)
+        new_id = vm_id or (source.id if source is not None and source.name == name
+                           else self.new_id())
         events = self._import_events(name, new_id, cl, received, disks, attached, warnings)
         restore = SynthRestore(name, new_id, cl, 202 if locked_polls else 201,
                                [tuple(n) for n in received], disks, attached, events)
@@ -1008,7 +1011,7 @@ class SyntheticEngine:
         answer["request"]["headers"] = {SUBSET_HEADER: [SUBSET]}
         answer["response"]["logged_events"] = events
         self._extra.append((answer, "append"))
-        final = XML_DECL + self._created_xml(restore, follow=True, new_macs=new_macs)
+        final = XML_DECL + self._created_xml(restore, follow=True)
         self._extra.append((interaction("GET", with_query(f"{API}/vms/{new_id}",
                                                           follow="disk_attachments,nics"),
                                         body=final), "append"))
@@ -1028,10 +1031,17 @@ class SyntheticEngine:
         return item
 
     def _disk_ids(self) -> set:
+        """The disks the engine has: its VMs' and :meth:`add_disk`'s (computed once per
+        inventory: every restore asks)."""
+        key = (tuple(self.disks), tuple(vm.ovf for vm in self.vms))
+        cached = getattr(self, "_disk_ids_cache", None)
+        if cached is not None and cached[0] == key:
+            return cached[1]
         ids = set(self.disks)
         for vm in self.vms:
             ids.update(d["fileRef"].partition("/")[0] for d in _ovf_disks(vm.ovf)
                        if vm.ovf and d["fileRef"])
+        self._disk_ids_cache = (key, ids)
         return ids
 
     def _profile(self, cluster: SynthCluster, network: str, profile: str) -> str:
@@ -1070,7 +1080,7 @@ class SyntheticEngine:
         return events
 
     def _created_xml(self, restore: SynthRestore, *, status: str = "down",
-                     accepted: bool = False, follow: bool = False, new_macs: bool = False) -> str:
+                     accepted: bool = False, follow: bool = False) -> str:
         vm = SynthVm(restore.id, restore.name, restore.cluster, "", status=status)
         text = vm_xml(vm, with_ovf=False, indent="")
         extra = ""
@@ -1236,6 +1246,10 @@ class SyntheticEngine:
                    "events", [event_xml(self.newest_event, 30, "User admin@internal-authz "
                                         "connecting from '10.0.0.1' using session 'x' logged "
                                         "in.")]))]
+        for disk_id, alias in self.disks.items():
+            out.append(interaction("GET", f"{API}/disks/{disk_id}", body=XML_DECL + _disk_xml(
+                disk_id, _stable_id(disk_id, "image"), ZERO, alias=alias, size=20 * 1024 ** 3,
+                actual=2 * 1024 ** 3).replace("\n    ", "\n").lstrip()))
         for cl in self.clusters:
             vms = [vm for vm in self.vms if vm.cluster is cl]
             out.append(interaction("GET", with_query(f"{API}/vms", follow="nics",
