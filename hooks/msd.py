@@ -217,7 +217,8 @@ def restore_vm(request, engine, settings):
     engine.register(item.location, item.vm_id, kind=item.kind, cluster=request.cluster,
                     allow_partial_import=request.allow_partial_import,
                     reassign_bad_macs=request.reassign_bad_macs,
-                    vnic_profile_mappings=request.vnic_profile_mappings)
+                    vnic_profile_mappings=request.vnic_profile_mappings,
+                    cluster_mappings=request.cluster_mappings)
     notes = []
     if item.kind == "vm" and request.name != item.name:
         engine.rename_vm(item.vm_id, request.name)

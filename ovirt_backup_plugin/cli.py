@@ -27,11 +27,14 @@ from .host.sealing import write_new_key
 from .model import Query, Restorable, VnicProfileMapping
 from .output import echo, echo_json, print_listing, table, warn
 from .progress import for_terminal
+from .restore.batch import CONFIRM_ABOVE, DEFAULT_PARALLEL, RestoreSettings, restore_many
 from .restore.history import history
 from .restore.listing import gather, select
+from .restore.mapping import mapping_from_args
 from .restore.picker import pick
-from .restore.plan import make_plan, print_plan
-from .restore.restore import RestoreOptions, restore
+from .restore.plan import make_plan, print_plan, print_summary
+from .restore.restore import RestoreOptions
+from .restore.selection import exclude, read_vm_file
 from .stores import status
 from .stores.check import check
 from .stores.ownership import attach
@@ -45,8 +48,10 @@ def cmd_backup(args: argparse.Namespace, session: Session) -> int:
     return runner.cmd_backup(args, session, echo=echo, warn=warn, progress=for_terminal())
 
 
-def _query(args: argparse.Namespace, *, every: bool = False) -> Query:
-    return Query(vms=tuple(getattr(args, "vms", ()) or ()), datacenter=args.datacenter,
+def _query(args: argparse.Namespace, *, every: bool = False,
+           vms: Optional[List[str]] = None) -> Query:
+    vms = list(getattr(args, "vms", ()) or ()) if vms is None else vms
+    return Query(vms=tuple(vms), datacenter=args.datacenter,
                  cluster=getattr(args, "cluster_filter", None),
                  at=_parse_time(args.at) if getattr(args, "at", None) else None,
                  generation=getattr(args, "generation", None), every=every,
@@ -62,30 +67,63 @@ def cmd_list(args: argparse.Namespace, session: Session) -> int:
 
 def cmd_restore(args: argparse.Namespace, session: Session) -> int:
     wanted: List[str] = list(args.vms)
+    if args.from_file:
+        wanted += read_vm_file(args.from_file)
+    if wanted and args.all:
+        raise BackupError("give VM names (or --from-file) or --all, not both")
     interactive = sys.stdin is not None and sys.stdin.isatty()
-    if not wanted and not interactive:
-        raise BackupError("name the VMs, or run in a terminal to pick from a list")
+    if not wanted and not args.all and not interactive:
+        raise BackupError("name the VMs (names, ids or globs), give --all or --from-file, or "
+                          "run in a terminal to pick from a list")
+    settings = restore_settings(args)     # bad options fail before anything is read
     handles = session.chosen(args.provider)
-    listing = gather(handles, session.engine, _query(args))
+    listing = gather(handles, session.engine, _query(args, vms=wanted))
     items: List[Restorable]
     if wanted:
         items = select(listing, wanted)
+    elif args.all:
+        for provider, error in listing.errors.items():
+            warn(f"warning: provider {provider} could not list: {error}")
+        items = listing.newest()
     else:
         items = pick(listing, echo=echo)
         if not items:
             echo("nothing restored")
             return 0
+    items = exclude(items, args.exclude)
+    if not items:
+        echo("nothing to restore" + (" (every selected VM is excluded)" if args.exclude else ""))
+        return 0
     by_name = {h.name: h for h in handles}
+    plan_args = dict(copies=args.copies, pattern=args.name_pattern, cluster=args.cluster,
+                     new_ids=args.new_ids, mapping=settings.mapping,
+                     nics_unplugged=settings.nics_unplugged)
     if args.dry_run:
-        plan = make_plan(items, by_name, session.engine, copies=args.copies,
-                         pattern=args.name_pattern, cluster=args.cluster, new_ids=args.new_ids)
-        print_plan(plan, echo=echo)
+        plan = make_plan(items, by_name, session.engine, **plan_args)
+        if args.json:
+            echo_json(plan.to_dict())
+        else:
+            print_plan(plan, echo=echo)
         return plan.exit_code
-    outcome = restore(items, by_name, session.engine, copies=args.copies,
-                      pattern=args.name_pattern, cluster=args.cluster, new_ids=args.new_ids,
-                      echo=echo, options=restore_options(args), progress=for_terminal())
-    echo(f"restored {len(outcome.restored)}, failed {len(outcome.failed)}")
-    return outcome.exit_code
+    count = len(items) * args.copies
+    if count > CONFIRM_ABOVE and not args.yes:
+        if not interactive:
+            raise BackupError(f"this restores {count} copies: confirm with --yes (see what "
+                              "it would do with --dry-run first); nothing was changed")
+        plan = make_plan(items, by_name, session.engine, **plan_args)
+        print_summary(plan, echo=echo)
+        answer = input(f"restore {count} copies into {session.engine.url}? [y/N] ")
+        if answer.strip().lower() not in ("y", "yes"):
+            echo("nothing restored")
+            return 0
+    report = restore_many(items, by_name, session.engine, settings,
+                          echo=(lambda line: None) if args.json else echo,
+                          progress=for_terminal())
+    if args.json:
+        echo_json(report.to_dict())
+    else:
+        echo(report.summary())
+    return report.exit_code
 
 
 def restore_options(args: argparse.Namespace) -> RestoreOptions:
@@ -99,6 +137,20 @@ def restore_options(args: argparse.Namespace) -> RestoreOptions:
     return RestoreOptions(allow_partial_import=not args.no_partial_import,
                           reassign_bad_macs=not args.keep_bad_macs,
                           vnic_profile_mappings=tuple(mappings))
+
+
+def restore_settings(args: argparse.Namespace) -> RestoreSettings:
+    if args.parallel < 1:
+        raise BackupError("--parallel must be at least 1")
+    if args.copies < 1:
+        raise BackupError("--copies must be at least 1")
+    mapping = mapping_from_args(networks=args.map_network, profiles=args.map_vnic_profile,
+                                clusters=args.map_cluster, map_file=args.map_file)
+    unplugged = True if args.nics_unplugged else False if args.nics_plugged else None
+    return RestoreSettings(copies=args.copies, pattern=args.name_pattern, cluster=args.cluster,
+                           new_ids=args.new_ids, options=restore_options(args),
+                           mapping=mapping, nics_unplugged=unplugged, parallel=args.parallel,
+                           wait_locked=args.wait_locked)
 
 
 def cmd_providers(args: argparse.Namespace, config: Config) -> int:
@@ -171,6 +223,25 @@ def _max_age(text: str) -> dt.timedelta:
 
 
 # -- parsing ---------------------------------------------------------------------------
+RESTORE_DESCRIPTION = f"""\
+Restore VMs from their newest backup (or --generation / --at): by name, id or glob, every
+VM of a data center or cluster (--all --datacenter X), or those a file lists; --exclude
+leaves some out. In a terminal with no VM named, filter and pick from a list.
+
+Templates come first, then the VMs, imported --parallel K at a time, each on its own engine
+connection; locks and a busy engine are retried with back-off. Every import carries a
+Correlation-Id: afterwards its audit events and the created VM (its NICs, its disks) are
+read, and a VM the engine degraded is reported "restored with warnings" (exit 1). Running
+the same restore again skips what an earlier run of it created, and says so.
+
+Copies (new ids) restored into the engine the backup came from get their NICs unplugged
+(their guests carry the original's IP addresses): --nics-plugged keeps them. Into another
+engine, map networks, vNIC profiles and clusters (--map-*). Restoring more than
+{CONFIRM_ABOVE} copies prints the plan's summary and asks (--yes for scripts).
+
+exit codes: 0 every copy restored cleanly (or already there), 1 some came back degraded or
+failed, 2 nothing was restored; with --dry-run: 0 clean plan, 1 problems, 2 no plan."""
+
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="ovirt-backup", description=(
         "Back up oVirt/RHV/OLVM VM configurations (OVF) to backup providers and restore them."))
@@ -204,22 +275,61 @@ def build_parser() -> argparse.ArgumentParser:
     ls.add_argument("--generations", action="store_true",
                     help="every generation, not only the newest per VM")
 
-    r = sub.add_parser("restore", help="restore VMs (by name, id or glob) into the engine")
-    r.add_argument("vms", nargs="*", metavar="VM", help="VM names, ids or globs; none: pick "
-                   "from a numbered list (in a terminal)")
-    r.add_argument("--dry-run", action="store_true", help="print the plan against the engine "
-                   "(collisions, missing cluster, networks, vNIC profiles, disks, templates) "
-                   "and change nothing; exit 1 when it has problems")
-    r.add_argument("--copies", type=int, default=1, help="copies of each VM (new ids, names "
-                   "from --name-pattern)")
-    r.add_argument("--name-pattern", help="names of copies, default '{name}-{n}'")
-    r.add_argument("--cluster", help="target cluster (default: the cluster recorded at backup)")
-    r.add_argument("--new-ids", action="store_true", help="give a single copy new ids too")
-    r.add_argument("--provider", help="restore from this provider only")
-    r.add_argument("--generation", help="restore this generation (run id)")
-    r.add_argument("--at", help="restore the newest generation at or before this time "
-                   "(ISO 8601, UTC)")
-    r.add_argument("--datacenter")
+    r = sub.add_parser(
+        "restore", help="restore VMs (by name, id, glob, data center, file) into this engine "
+        "or another", formatter_class=argparse.RawDescriptionHelpFormatter,
+        description=RESTORE_DESCRIPTION)
+    r.add_argument("vms", nargs="*", metavar="VM", help="VM names, ids or globs like 'web*' "
+                   "(quote them); none: --all, --from-file, or pick in a terminal")
+    sel = r.add_argument_group("what to restore")
+    sel.add_argument("--all", action="store_true", help="every VM in scope (with "
+                     "--datacenter / --from-cluster: every VM there)")
+    sel.add_argument("--datacenter", help="only VMs backed up in this data center")
+    sel.add_argument("--from-cluster", dest="cluster_filter", metavar="CLUSTER",
+                     help="only VMs backed up in this cluster (--cluster is where to restore)")
+    sel.add_argument("--exclude", action="append", default=[], metavar="GLOB",
+                     help="leave out VMs whose name matches (repeat)")
+    sel.add_argument("--from-file", metavar="FILE", help="VMs listed in FILE: one name, id "
+                     "or glob per line, or what 'list --json' prints")
+    sel.add_argument("--provider", help="restore from this provider only")
+    sel.add_argument("--generation", help="restore this generation (run id)")
+    sel.add_argument("--at", help="restore the newest generation at or before this time "
+                     "(ISO 8601, UTC)")
+    how = r.add_argument_group("how")
+    how.add_argument("--dry-run", action="store_true", help="print the plan against the engine "
+                     "(cluster, BIOS type, level, data center, MAC pool, collisions, templates, "
+                     "networks, vNIC profiles, disks, what cannot come back) and change "
+                     "nothing; exit 1 when it has problems")
+    how.add_argument("--copies", type=int, default=1, help="copies of each VM (new ids, names "
+                     "from --name-pattern)")
+    how.add_argument("--name-pattern", help="names of copies, default '{name}-{n}'")
+    how.add_argument("--cluster", help="target cluster of every copy (default: the cluster "
+                     "recorded at backup, after --map-cluster)")
+    how.add_argument("--new-ids", action="store_true", help="give a single copy new ids too")
+    how.add_argument("--parallel", type=int, default=DEFAULT_PARALLEL, metavar="K",
+                     help=f"imports in flight, each on its own engine connection (default "
+                     f"{DEFAULT_PARALLEL})")
+    how.add_argument("--wait-locked", type=float, default=600.0, metavar="SECONDS",
+                     help="how long to follow an import the engine answered 202 (4.4, 4.5.0) "
+                     "until the VM leaves image_locked (default 600)")
+    how.add_argument("--json", action="store_true", help="print every copy's outcome (or the "
+                     "plan) as JSON")
+    how.add_argument("-y", "--yes", action="store_true", help=f"restore more than "
+                     f"{CONFIRM_ABOVE} copies without asking (for scripts)")
+    plug = how.add_mutually_exclusive_group()
+    plug.add_argument("--nics-unplugged", action="store_true", help="restore every NIC "
+                      "unplugged and unlinked")
+    plug.add_argument("--nics-plugged", action="store_true", help="keep NICs as the OVF has "
+                      "them, also for copies into the engine the backup came from")
+    mp = r.add_argument_group("into another engine")
+    mp.add_argument("--map-network", action="append", default=[], metavar="SRC=DST",
+                    help="NICs on network SRC go to DST (its default profile follows; repeat)")
+    mp.add_argument("--map-vnic-profile", action="append", default=[], metavar="SRC=DST",
+                    help="vNIC profile SRC becomes DST; NETWORK/PROFILE or PROFILE (repeat)")
+    mp.add_argument("--map-cluster", action="append", default=[], metavar="SRC=DST",
+                    help="VMs of cluster SRC go to cluster DST (repeat)")
+    mp.add_argument("--map-file", metavar="FILE", help="mappings in a YAML or JSON file: "
+                    "networks:, vnic_profiles:, clusters: (SRC: DST); the options win")
     reg = r.add_argument_group("registering from a storage domain (msd)")
     reg.add_argument("--vnic-profile-map", action="append", default=[],
                      metavar="NETWORK/PROFILE=PROFILE_ID",

@@ -267,8 +267,11 @@ def restore_vm(request: "RestoreRequest", engine: "Engine",  # type: ignore[empt
                settings: "ProviderSettings") -> "RestoreResult":
     """Bring one copy of one VM back into the engine, the provider's own way.
 
-    Called by: restore.restore.restore (once per copy of an item this provider listed,
-    templates first); never retried.
+    Called by: restore.batch._register (once per copy of an item this provider listed,
+    templates first, one at a time from the thread that runs the restore: a provider need
+    not be thread-safe, even when ``POST /vms`` imports run in parallel); never retried.
+    ``request.cluster_mappings`` and ``request.vnic_profile_mappings`` carry the restore's
+    mapping into another engine (``--map-cluster``, ``--map-vnic-profile``).
 
     Implemented by: providers that keep what the engine keeps (``engine-side``) and restore
     it their own way: ``msd`` registers the VM its storage domain holds. Providers that keep

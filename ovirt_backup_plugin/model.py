@@ -436,6 +436,7 @@ class RestoreRequest:
     reassign_bad_macs: bool = True         # register (msd) only
     vnic_profile_mappings: Tuple["VnicProfileMapping", ...] = ()
     identity: Optional[VmIdentity] = None  # what the verified OVF says (host-checked)
+    cluster_mappings: Tuple["ClusterMapping", ...] = ()   # register (msd) only
 
 
 @dataclass(frozen=True)
@@ -444,6 +445,15 @@ class VnicProfileMapping:
 
     source: str
     target_id: str
+
+
+@dataclass(frozen=True)
+class ClusterMapping:
+    """Register (msd): the source's cluster ``source`` becomes this engine's ``target``
+    (``registration_configuration.cluster_mappings``)."""
+
+    source: str
+    target: str
 
 
 @dataclass(frozen=True)

@@ -15,6 +15,7 @@ from pathlib import Path
 from xml.sax.saxutils import escape
 
 import pytest
+from lxml import etree
 
 from ovirt_backup_plugin.model import Restorable
 from ovirt_backup_plugin.ovf import parse_ovf
@@ -131,8 +132,11 @@ def test_dry_run_of_copies_with_everything_in_place_is_clean(tmp_path, cli, writ
     assert f"vm web01 ({web01.id}) from localdb, generation " in block
     assert "web01-1: create in cluster prod-a; POST /vms with new ids" in block
     assert "web01-2: create in cluster prod-a; POST /vms with new ids" in block
-    assert block.count("ok: no VM of that name; cluster prod-a; 2 networks; 2 vNIC profiles; "
-                       "2 disks exist") == 2
+    assert block.count("ok: cluster prod-a (level 4.7, data center Production); no VM of that "
+                       "name; 2 networks; 2 vNIC profiles; 2 disks exist") == 2
+    assert "MAC pool Default: 65536 free for 4 new MAC(s)" in block
+    assert block.count("note: nics: its NICs are restored unplugged (a copy in the engine its "
+                       "original came from") == 2
     assert "PROBLEM" not in out
     assert "plan: clean, 2 copies can be restored; nothing was changed" in out
     assert mutations(server) == []
@@ -164,7 +168,8 @@ def test_dry_run_reports_collisions_and_what_the_engine_lacks(tmp_path, cli, wri
     assert ("PROBLEM vnic profile: nic2 uses vNIC profile frontend-qos of network frontend; "
             "data center Production (of cluster prod-a) has no vNIC profile of that name on "
             "that network") in web
-    assert "ok: cluster prod-a; 2 networks; 1 vNIC profile; 2 disks exist" in web
+    assert ("ok: cluster prod-a (level 4.7, data center Production); 2 networks; 1 vNIC "
+            "profile; 2 disks exist") in web
     # db01's storage network exists only in the Lab data center
     assert ("PROBLEM network: nic2 uses network storage; data center Production (of cluster "
             "prod-b) has no network of that name") in db
@@ -172,7 +177,12 @@ def test_dry_run_reports_collisions_and_what_the_engine_lacks(tmp_path, cli, wri
         assert (f"PROBLEM disk: disk {alias} ({disk_id}) does not exist on the engine: the VM "
                 "would be created without it") in db
     assert f"disk {db01_disks[0][1]}" not in db                  # that one exists
-    assert "plan: 6 problems in 2 of 2 copies; nothing was changed" in out
+    # the same VMs' names collide too: both are reported, with the fix that works
+    assert (f"PROBLEM name: the engine already has a VM named web01 ({web01.id}): it would "
+            "refuse this one (409); that is the VM above: remove it, or restore a copy with "
+            "--new-ids and a new name") in web
+    assert f"PROBLEM name: the engine already has a VM named db01 ({db01.id})" in db
+    assert "plan: 8 problems in 2 of 2 copies; nothing was changed" in out
 
     # a copy with new ids whose name another VM has
     assert code2 == 1
@@ -356,7 +366,7 @@ def test_pick_asks_again_after_a_wrong_answer():
     shown, answers = [], iter(["9", "2-3"])
     chosen = pick(listing, echo=shown.append, read=lambda prompt: next(answers))
     assert [(i.name, i.generation) for i in chosen] == [("alpha", "g1"), ("beta", "g1")]
-    assert shown[0].split() == ["#", "NAME", "DATA", "CENTER", "TAKEN", "(UTC)", "FROM"]
+    assert shown[0].split() == ["#", "NAME", "DATA", "CENTER", "TAKEN", "(UTC)", "FROM", "NOTE"]
     assert shown[1].split() == ["1", "tpl", "(template)", "Lab", "2026-11-26", "07:45",
                                 "localdb"]
     assert shown[2].split()[:3] == ["2", "alpha", "Production"]
@@ -417,8 +427,9 @@ def test_restore_without_names_in_a_terminal_picks_from_a_list(tmp_path, cli, wr
     assert "restored app01 as VM" in shown and "restored web01 as VM" in shown
     assert "restored 2, failed 0" in shown
     posted = [r.body for r in server.received if r.method == "POST" and r.path == f"{API}/vms"]
-    assert len(posted) == 2
-    assert "<name>app01</name>" in posted[0] and "<name>web01</name>" in posted[1]
+    assert len(posted) == 2                     # imported side by side: in any order
+    names = sorted(etree.fromstring(body.encode()).findtext("name") for body in posted)
+    assert names == ["app01", "web01"]
 
 
 def test_picking_nothing_restores_nothing(tmp_path, cli, write_config, serve):
@@ -439,5 +450,6 @@ def test_restore_without_names_and_no_terminal_is_a_usage_error(tmp_path, write_
                            "restore"], stdin=subprocess.DEVNULL, capture_output=True,
                           text=True, cwd=ROOT, env=dict(os.environ), timeout=120)
     assert proc.returncode == 2
-    assert "error: name the VMs, or run in a terminal to pick from a list" in proc.stderr
+    assert ("error: name the VMs (names, ids or globs), give --all or --from-file, or run in "
+            "a terminal to pick from a list") in proc.stderr
     assert proc.stdout == ""

@@ -158,10 +158,17 @@ def test_fallback_must_be_known():
 
 
 # -- POST /vms --------------------------------------------------------------------------------
-def test_post_vms_gets_the_recorded_answers_in_order_then_the_last_again(engine):
+def test_post_vms_is_answered_by_the_name_it_asks_for_then_the_last_answer_again(engine):
+    """A recorded ``POST /vms`` marked ``X-Replay-Body: subset`` answers the request whose
+    body has its ``<name>``, whatever OVF it carries and in whatever order requests come."""
     conn = connect(engine)
-    names = [restore(conn, f"copy{i}").name for i in range(3)]
-    assert names == ["web01-1", "web01-2", "web01-2"]
+    second = restore(conn, "web01-2")
+    first = restore(conn, "web01-1", ovf="<ovf>another</ovf>")
+    again = restore(conn, "web01-1")
+    assert (first.name, second.name, again.name) == ("web01-1", "web01-2", "web01-1")
+    assert again.id == first.id != second.id
+    with pytest.raises(sdk.NotFoundError):
+        restore(conn, "copy0")                        # no answer recorded for that name
     conn.close()
 
 
@@ -186,7 +193,7 @@ def test_a_body_over_one_mebibyte_is_received(engine):
     """libcurl sends ``Expect: 100-continue`` for such bodies; the server must cope."""
     conn = connect(engine)
     big = "<ovf>" + "x" * (1100 * 1024) + "</ovf>"
-    assert restore(conn, "big", ovf=big).name == "web01-1"
+    assert restore(conn, "web01-1", ovf=big).name == "web01-1"
     assert len(engine.received[-1].body) > 1024 * 1024
     conn.close()
 

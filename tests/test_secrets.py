@@ -181,9 +181,12 @@ def test_an_encrypted_swift_store_holds_no_plaintext_ovf_and_restores(
         assert all(body[:5] == b"OVB1\x03" and body[5:13].hex() == key_id
                    for body in blobs.values())
 
-        code, out, err = cli("--config", cfg, "restore", "web01")
+        # a copy (web01 itself is still on the engine, which would refuse its id)
+        code, out, err = cli("--config", cfg, "restore", "web01", "--new-ids",
+                             "--name-pattern", "restored-{n}")
         assert code == 0, out + err
         (posted,) = posted_vms(server)
+        assert posted.findtext("name") == "restored-1"
         web01 = next(vm for vm in eng.vms if vm.name == "web01")
         assert posted.findtext("initialization/configuration/data") == web01.ovf
 
@@ -276,8 +279,10 @@ def test_localdb_encrypts_when_asked(tmp_path, cli, write_config, serve, keys):
         db.close()
         assert CANARY.encode() not in raw
         assert len(stored) == 2 and all(b[:5] == b"OVB1\x03" for b in stored)
-        code, out, err = cli("--config", cfg, "restore", "web01")
+        code, out, err = cli("--config", cfg, "restore", "web01", "--new-ids",
+                             "--name-pattern", "restored-{n}")
         assert code == 0, out + err
+        assert "restored 1, failed 0" in out
 
 
 # -- check on a damaged localdb store ------------------------------------------------------

@@ -5,7 +5,9 @@ import sys
 import textwrap
 from pathlib import Path
 
-from ovirt_backup_plugin.ovf import ovf_hash
+from lxml import etree
+
+from ovirt_backup_plugin.ovf import ovf_hash, parse_ovf
 from ovirt_backup_plugin.testing import synth
 
 PASSWORD = "replay-secret"
@@ -33,12 +35,20 @@ def test_backup_list_restore_two_copies(tmp_path, demo, cli, listed, write_confi
         assert "re-attaches only disks that still exist" in out
 
     bodies = posted_vms(server)
-    assert [b.findtext("name") for b in bodies] == ["web01-1", "web01-2"]
+    assert sorted(b.findtext("name") for b in bodies) == ["web01-1", "web01-2"]   # in parallel
     for body in bodies:
         assert body.findtext("cluster/name") == "prod-a"
         assert body.findtext("initialization/regenerate_ids") == "true"
         assert body.findtext("initialization/configuration/type") == "ovf"
-        assert body.findtext("initialization/configuration/data") == web01.ovf
+        # copies into the engine they were backed up from come with their NICs unplugged
+        # (their guests carry the original's addresses); otherwise the OVF as stored
+        sent = body.findtext("initialization/configuration/data")
+        assert parse_ovf(sent) == parse_ovf(web01.ovf)
+        nics = [i for i in etree.fromstring(sent.encode()).iter("Item")
+                if i.findtext(f"{{{synth.RASD_NS}}}ResourceType") == "10"]
+        assert len(nics) == 2
+        assert [(n.findtext("IsPlugged"), n.findtext(f"{{{synth.RASD_NS}}}Linked"))
+                for n in nics] == [("false", "false")] * 2
 
 
 def test_single_restore_keeps_name_and_ids_and_cluster_can_be_chosen(tmp_path, cli, write_config, serve, posted_vms):
@@ -58,14 +68,18 @@ def test_single_restore_keeps_name_and_ids_and_cluster_can_be_chosen(tmp_path, c
 
 def test_name_pattern_and_restore_by_id(tmp_path, demo, cli, write_config, serve, posted_vms):
     web01 = next(vm for vm in demo.vms if vm.name == "web01")
+    demo._extra.clear()
+    for n in (1, 2):
+        demo.add_restore(f"clone{n}-of-web01", cluster="prod-a", of=web01)
     with serve(tmp_path, demo) as server:
         cfg = write_config(tmp_path, server.url)
         cli("--config", cfg, "backup")
         code, out, _ = cli("--config", cfg, "restore", web01.id, "--copies", "2",
                            "--name-pattern", "clone{n}-of-{name}")
         assert code == 0, out
-    assert [b.findtext("name") for b in posted_vms(server)] == ["clone1-of-web01",
-                                                                "clone2-of-web01"]
+    assert sorted(b.findtext("name") for b in posted_vms(server)) == ["clone1-of-web01",
+                                                                      "clone2-of-web01"]
+    assert out.index("restored clone1-of-web01") < out.index("restored clone2-of-web01")
 
 
 def test_copies_without_n_in_the_pattern_are_refused(tmp_path, demo, cli, write_config, serve, posted_vms):

@@ -10,7 +10,20 @@
 * :mod:`.faults` -- SDK errors turned into messages an admin can act on.
 """
 from .adapter import EVENT_ORIGIN, OVF_STORE_UPDATED_EVENT, Engine, OvfStoreEvent
-from .inventory import Cluster, DataCenter, EngineVm, Network, StorageDomain, Template, VnicProfile
+from .inventory import (
+    Cluster,
+    DataCenter,
+    EngineEvent,
+    EngineVm,
+    MacPool,
+    Network,
+    StorageDomain,
+    Template,
+    VmNic,
+    VmRef,
+    VmState,
+    VnicProfile,
+)
 from .paging import Failed, Pager, PageRead, page_search, search_value
 from .reading import ReadStats, complete
 from .settings import EngineSettings
@@ -18,4 +31,5 @@ from .settings import EngineSettings
 __all__ = ["Engine", "EngineSettings", "OvfStoreEvent", "EVENT_ORIGIN",
            "OVF_STORE_UPDATED_EVENT", "Cluster", "DataCenter", "EngineVm", "Network",
            "StorageDomain", "Template", "VnicProfile", "Pager", "page_search", "search_value",
-           "Failed", "PageRead", "ReadStats", "complete"]
+           "Failed", "PageRead", "ReadStats", "complete",
+           "EngineEvent", "MacPool", "VmNic", "VmRef", "VmState"]

@@ -22,10 +22,23 @@ from ovirtsdk4 import http as sdk_http
 from ovirtsdk4 import types
 
 from ..errors import ConfigError, ConflictError, EngineError
-from ..model import EngineIdentity, VnicProfileMapping
+from ..model import ClusterMapping, EngineIdentity, VnicProfileMapping
 from ..ovf import MAX_OVF_BYTES
 from .faults import BACKUP_ROLE, MSD_ROLE, RESTORE_ROLE, answered, not_xml, short, splittable, translate
-from .inventory import Cluster, DataCenter, EngineVm, Network, StorageDomain, Template, VnicProfile
+from .inventory import (
+    Cluster,
+    DataCenter,
+    EngineEvent,
+    EngineVm,
+    MacPool,
+    Network,
+    StorageDomain,
+    Template,
+    VmNic,
+    VmRef,
+    VmState,
+    VnicProfile,
+)
 from .paging import Pager, PageRead, Slice, page_search, page_slice, read_in_slices, search_value
 from .reading import complete
 from .settings import EngineSettings
@@ -68,6 +81,8 @@ class Engine:
         self._vnic_profiles: Optional[List[VnicProfile]] = None
         self._templates: Optional[List[Template]] = None
         self._disks: Dict[str, bool] = {}
+        self._cluster_levels: Optional[List[str]] = None
+        self._mac_pools: Optional[List[MacPool]] = None
         self._token: Optional[str] = None      # the SSO token (never logged or stored)
         self._own_token = False                # this adapter logged in, so it logs out
         self._silent = False                   # the last failure: the engine did not answer
@@ -234,7 +249,9 @@ class Engine:
             items = self.call("listing clusters",
                               lambda: self.system_service.clusters_service().list())
             self._clusters = {
-                c.id: Cluster(c.id, c.name or "", c.data_center.id if c.data_center else "")
+                c.id: Cluster(c.id, c.name or "", c.data_center.id if c.data_center else "",
+                              _version(c.version), _enum(c.bios_type),
+                              c.mac_pool.id if c.mac_pool is not None else "")
                 for c in items}
         return list(self._clusters.values())
 
@@ -445,6 +462,16 @@ class Engine:
 
         The engine re-attaches only disks that already exist; it never creates disks.
         """
+        return self.add_vm(ovf, name=name, cluster=cluster, regenerate_ids=regenerate_ids).id
+
+    def add_vm(self, ovf: str, *, name: str, cluster: Optional[str], regenerate_ids: bool,
+               correlation_id: Optional[str] = None) -> VmState:
+        """``POST /vms`` with an OVF configuration, once (never retried here: the caller
+        decides what a refusal means). With ``correlation_id`` the request carries the
+        ``Correlation-Id`` header; the audit-log entries of this import carry it
+        (engine-facts B1). The answer is the created VM: ``status`` ``image_locked`` means
+        the engine answered 202 and is still importing (4.4 and 4.5.0: engine-facts B3;
+        the SDK hides the status code, the VM's status tells)."""
         if not cluster:
             raise EngineError(f"restoring {name!r}: no target cluster (neither the backup "
                               "nor the OVF names one; give --cluster)")
@@ -454,17 +481,25 @@ class Engine:
             initialization=types.Initialization(
                 configuration=types.Configuration(type=types.ConfigurationType.OVF, data=ovf),
                 regenerate_ids=regenerate_ids))
+        headers = {"Correlation-Id": correlation_id} if correlation_id else None
         try:
             created = self.call(f"restoring VM {name!r}",
-                                lambda: self.system_service.vms_service().add(vm),
+                                lambda: self.system_service.vms_service().add(vm, headers=headers),
                                 idempotent=False, role=RESTORE_ROLE)
         except ConflictError as e:
+            if regenerate_ids:
+                fix = ("choose another name for the copy (--name-pattern) or remove the VM "
+                       "of that name")
+            else:
+                fix = ("restore it as a copy with new ids and a new name (--new-ids "
+                       "--name-pattern '{name}-restored'), or remove the existing VM first")
             raise ConflictError(
-                f"VM {name!r} was not restored: the engine already has a VM with this "
-                f"{'name' if regenerate_ids else 'id or name'} ({_tail(e)}). Restore it under "
-                "another name (--name-pattern) or as a copy (--copies/--new-ids).",
-                code=409) from None
-        return str(created.id)
+                f"VM {name!r} was not restored: the engine refused it "
+                f"({str(e).split('409 conflict: ', 1)[-1]}). "
+                f"If the engine already has a VM with this {'name' if regenerate_ids else 'id or name'}: "
+                f"{fix}. A new name alone does not help while the ids are kept: the id "
+                "collides too.", code=409) from None
+        return _vm_state(created)
 
     # -- storage domains: OVF_STORE ---------------------------------------------------
     def _domain(self, sd_id: str) -> Any:
@@ -501,9 +536,10 @@ class Engine:
     def register(self, sd_id: str, entity_id: str, *, kind: str = "vm",
                  cluster: Optional[str] = None, allow_partial_import: bool = True,
                  reassign_bad_macs: bool = True,
-                 vnic_profile_mappings: Sequence[VnicProfileMapping] = ()) -> None:
+                 vnic_profile_mappings: Sequence[VnicProfileMapping] = (),
+                 cluster_mappings: Sequence[ClusterMapping] = ()) -> None:
         config = None
-        if vnic_profile_mappings:
+        if vnic_profile_mappings or cluster_mappings:
             mappings = []
             for mapping in vnic_profile_mappings:
                 network, _, profile = mapping.source.partition("/")
@@ -511,7 +547,11 @@ class Engine:
                     from_=types.VnicProfile(name=profile or network,
                                             network=types.Network(name=network)),
                     to=types.VnicProfile(id=mapping.target_id)))
-            config = types.RegistrationConfiguration(vnic_profile_mappings=mappings)
+            clusters = [types.RegistrationClusterMapping(from_=types.Cluster(name=m.source),
+                                                         to=types.Cluster(name=m.target))
+                        for m in cluster_mappings]
+            config = types.RegistrationConfiguration(vnic_profile_mappings=mappings or None,
+                                                     cluster_mappings=clusters or None)
         kwargs: Dict[str, Any] = dict(cluster=types.Cluster(name=cluster) if cluster else None,
                                       allow_partial_import=allow_partial_import,
                                       registration_configuration=config)
@@ -609,6 +649,91 @@ class Engine:
             self._templates = [Template(t.id, t.name or "") for t in items]
         return list(self._templates)
 
+    # -- restoring many: lookups, the truth about an import (restore/) ----------------
+    def find_vms(self, ids: Sequence[str] = (), names: Sequence[str] = (), *,
+                 batch: int = 40) -> List[VmRef]:
+        """The VMs with one of these ids or names: ``GET /vms?search=id=A or name=B …``,
+        ``batch`` terms per request (OR is supported, engine-facts A2/B6; the URL stays
+        far below the front end's 8 KB request line). Every distinct search text stays in
+        the engine's search cache until it restarts (B6): batches keep them few; for
+        thousands of VMs list them all instead (:meth:`vm_names`)."""
+        terms = [f"id={search_value(i)}" for i in dict.fromkeys(ids)] + \
+            [f"name={search_value(n)}" for n in dict.fromkeys(names)]
+        found: Dict[str, VmRef] = {}
+        vms_service = self.system_service.vms_service()
+        for start in range(0, len(terms), batch):
+            chunk = terms[start:start + batch]
+            vms = self._search_vms(vms_service, " or ".join(chunk), len(chunk))
+            for vm in vms:
+                found.setdefault(vm.id, VmRef(vm.id, vm.name or ""))
+        return list(found.values())
+
+    def _search_vms(self, vms_service: Any, search: str, terms: int) -> List[Any]:
+        return list(self.call(f"looking up VMs ({terms} terms)",
+                              lambda: vms_service.list(search=search)))
+
+    def vm_state(self, vm_id: str, *, follow: bool = False) -> Optional[VmState]:
+        """``GET /vms/{id}`` (with ``follow=disk_attachments,nics``: its NICs and disk
+        attachments in the same answer); None when the engine has no such VM."""
+        svc = self.system_service.vms_service().vm_service(vm_id)
+        try:
+            vm = self.call(f"reading VM {vm_id}",
+                           lambda: svc.get(follow="disk_attachments,nics") if follow else svc.get())
+        except EngineError as e:
+            if e.code == 404:
+                return None
+            raise
+        return _vm_state(vm, followed=follow)
+
+    def newest_event_index(self) -> int:
+        """The index of the newest event (``GET /events?max=1``; newest first, A2); 0 if none."""
+        svc = self.system_service.events_service()
+        events = self.call("reading the newest event", lambda: svc.list(max=1))
+        return max((_event_index(e) for e in events), default=0)
+
+    def events_of(self, correlation_id: str, *, after: int = 0) -> List[EngineEvent]:
+        """The events a request with this ``Correlation-Id`` logged
+        (``GET /events?search=correlation_id=X``; with ``after``: ``from=after``, strictly
+        greater), newest first. Not every warning of an import carries it (B2: 9600, 925)."""
+        svc = self.system_service.events_service()
+        search = f"correlation_id={search_value(correlation_id)}"
+        events = self.call(f"reading the events of {correlation_id}",
+                           lambda: svc.list(search=search, from_=after or None))
+        return [EngineEvent(index=_event_index(e), code=int(e.code or 0),
+                            severity=_enum(e.severity), description=e.description or "",
+                            correlation_id=e.correlation_id or "",
+                            vm_id=(e.vm.id or "") if e.vm is not None else "")
+                for e in events]
+
+    def cluster_levels(self) -> List[str]:
+        """The compatibility levels this engine supports (``GET /clusterlevels``: ids
+        "major.minor", engine-facts B5)."""
+        if self._cluster_levels is None:
+            levels = self.call("listing cluster levels",
+                               lambda: self.system_service.cluster_levels_service().list())
+            self._cluster_levels = [str(level.id) for level in levels if level.id]
+        return list(self._cluster_levels)
+
+    def mac_pools(self) -> List[MacPool]:
+        """Every MAC pool and its ranges (``GET /macpools``)."""
+        if self._mac_pools is None:
+            pools = self.call("listing MAC pools",
+                              lambda: self.system_service.mac_pools_service().list())
+            self._mac_pools = [MacPool(p.id, p.name or "", tuple(
+                (r.from_, r.to) for r in (p.ranges or ()) if r.from_ and r.to),
+                bool(p.allow_duplicates), bool(p.default_pool)) for p in pools]
+        return list(self._mac_pools)
+
+    def cluster_macs(self, cluster: str) -> List[str]:
+        """The MACs of the NICs of a cluster's VMs (``GET /vms?search=cluster=X&follow=nics``):
+        what its MAC pool has given out there (REST shows no pool usage)."""
+        svc = self.system_service.vms_service()
+        search = f"cluster={search_value(cluster)}"
+        vms = self.call(f"listing the NICs of cluster {cluster}",
+                        lambda: svc.list(search=search, follow="nics"))
+        return [nic.mac.address for vm in vms for nic in (vm.nics or ())
+                if nic.mac is not None and nic.mac.address]
+
 
 # -- helpers ---------------------------------------------------------------------------
 def _down(error: EngineError) -> bool:
@@ -670,6 +795,31 @@ def _enum(value: Any) -> str:
     if value is None:
         return ""
     return str(getattr(value, "value", value))
+
+
+def _version(version: Any) -> str:
+    if version is None or version.major is None:
+        return ""
+    return f"{version.major}.{version.minor if version.minor is not None else 0}"
+
+
+def _event_index(event: Any) -> int:
+    # event.index overflows above 2**31 (engine-facts A2): the id is the audit_log_id
+    try:
+        return int(event.id)
+    except (TypeError, ValueError):
+        return int(event.index or 0)
+
+
+def _vm_state(vm: Any, *, followed: bool = False) -> VmState:
+    nics = disks = None
+    if followed:
+        nics = tuple(VmNic(n.name or "", n.mac.address if n.mac is not None else "",
+                           n.vnic_profile.id if n.vnic_profile is not None else "",
+                           n.plugged is not False) for n in (vm.nics or ()))
+        disks = tuple(a.disk.id for a in (vm.disk_attachments or ()) if a.disk is not None)
+    return VmState(str(vm.id), vm.name or "", _enum(vm.status),
+                   vm.cluster.id if vm.cluster is not None else "", nics, disks)
 
 
 def _tail(e: BaseException) -> str:

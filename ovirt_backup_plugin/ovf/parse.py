@@ -21,6 +21,14 @@ OvfWriter):
   network ``rasd:Connection``.
 * ``ovf:version`` is the engine's VdcVersion, not a release: the cluster level is
   ``<ClusterCompatibilityVersion>``.
+* What a configuration cannot bring back is flagged (``VmIdentity.flags``, engine-facts
+  B.7): ``<BiosType>`` is written *zero-based* (OvfWriter writes the engine's value - 1:
+  0 i440fx SeaBIOS, 1 Q35 SeaBIOS, 2 Q35 OVMF (UEFI), 3 Q35 SecureBoot), so 2 and 3 are
+  UEFI VMs whose NVRAM variables the live OVF lacks (:data:`FLAG_NVRAM`); a device Item
+  ``<Type>tpm</Type>`` (or ``rasd:Caption`` TPM) is a TPM whose state it lacks
+  (:data:`FLAG_TPM`); a ``References/File`` with ``ovf:disk_storage_type="LUN"`` is a
+  direct LUN disk (:data:`FLAG_DIRECT_LUN`, ``Disk.lun``); ``<Type>hostdev</Type>`` is a
+  passed-through host device (:data:`FLAG_HOST_DEVICE`).
 * Templates and VMs both use ``xsi:type="ovf:VirtualSystem_Type"``. The engine's own test
   (OvfParser.isTemplate) is "``<TemplateId>`` equals the OS section's id": a template's
   OVF names itself there, a VM's names the template it was made from. Template OVFs also
@@ -30,14 +38,14 @@ from __future__ import annotations
 
 import re
 import threading
-from typing import Any, Dict, Iterable, Iterator, List, Optional, Tuple, Union
+from typing import Any, Dict, Iterable, Iterator, List, Optional, Sequence, Tuple, Union
 
 from lxml import etree
 
 from ..errors import OvfError
-from ..model import Disk, Nic, Snapshot, VmIdentity
+from ..model import FLAG_DIRECT_LUN, FLAG_HOST_DEVICE, FLAG_NVRAM, FLAG_TPM, Disk, Nic, Snapshot, VmIdentity
 
-__all__ = ["MAX_OVF_BYTES", "parse_ovf"]
+__all__ = ["MAX_OVF_BYTES", "UEFI_BIOS_TYPES", "parse_ovf", "parse_tree"]
 
 #: Largest OVF accepted, in bytes (UTF-8). Real ones are 5-50 KB; snapshots add a few KB each.
 MAX_OVF_BYTES = 4 * 1024 * 1024
@@ -57,12 +65,21 @@ _RASD_RESOURCE_TYPE = (
     "{http://schemas.dmtf.org/wbem/wscim/1/cim-schema/2/CIM_ResourceAllocationSettingData}ResourceType"
 )
 _READ_RESOURCE_TYPES = frozenset({_RT_CPU, _RT_MEMORY, _RT_NIC, _RT_DISK})
+_RASD_CAPTION = (
+    "{http://schemas.dmtf.org/wbem/wscim/1/cim-schema/2/CIM_ResourceAllocationSettingData}Caption"
+)
 
 # The <Content> children read: plain-text fields (first occurrence wins) and the Sections.
 _CONTENT_TAGS = (
     "Name", "Description", "CreationDate", "ClusterName", "ClusterCompatibilityVersion",
-    "TemplateId", "TemplateName", "TemplateType", "BaseTemplateId", "Section",
+    "TemplateId", "TemplateName", "TemplateType", "BaseTemplateId", "BiosType", "Section",
 )
+
+#: ``<BiosType>`` values (zero-based, OvfWriter L391-401) of UEFI firmware: Q35_OVMF and
+#: Q35_SECURE_BOOT (engine enum 3 and 4, BiosType.java L13-16).
+UEFI_BIOS_TYPES = frozenset({"2", "3"})
+_A_STORAGE_TYPE = tuple("{%s}disk_storage_type" % ns for ns in _OVF_NAMESPACES)
+_A_HREF = tuple("{%s}href" % ns for ns in _OVF_NAMESPACES)
 
 
 # --------------------------------------------------------------------------------------
@@ -145,6 +162,12 @@ def _parse_secure(document: Union[str, bytes], max_bytes: int) -> etree._Element
     return _parse_xml(data)
 
 
+def parse_tree(document: Union[str, bytes], *, max_bytes: int = MAX_OVF_BYTES) -> etree._Element:
+    """The root element of ``document``, parsed with the same hardened parser and size limit
+    as :func:`parse_ovf` (for code that rewrites an OVF, :mod:`.rewrite`)."""
+    return _parse_secure(document, max_bytes)
+
+
 # --------------------------------------------------------------------------------------
 # Small tree helpers
 # --------------------------------------------------------------------------------------
@@ -224,16 +247,29 @@ def parse_ovf(text: Union[str, bytes], *, max_bytes: int = MAX_OVF_BYTES) -> VmI
         raise OvfError(f"not an OVF document: root element is <{_local(root.tag) or root.tag}>, "
                        "expected <ovf:Envelope>")
     disk_elements: List[Any] = []
+    luns: List[str] = []                   # ids of direct LUN disks (References/File)
     content = None
     for child in root:
         kind = _section_kind(child)
         if kind == "DiskSection":
             disk_elements.extend(d for d in child if _local(d.tag) == "Disk")
+        elif kind == "References":
+            luns.extend(_lun_ids(child))
         elif kind == "Content" and content is None:
             content = child
     if content is None:
         raise OvfError("not a VM OVF: no <Content> element")
-    return _identity(content, disk_elements)
+    return _identity(content, disk_elements, luns)
+
+
+def _lun_ids(references: Any) -> Iterator[str]:
+    """Disk ids of ``<File ovf:disk_storage_type="LUN">`` (OvfOvirtWriter L51-56: a LUN's
+    ``ovf:id`` and ``ovf:href`` are the disk id; images have ``IMAGE``)."""
+    for el in references:
+        if _local(el.tag) == "File" and _attr(el, _A_STORAGE_TYPE).upper() == "LUN":
+            disk_id = _attr(el, _A_HREF).partition("/")[0] or _attr(el, _A_ID)
+            if disk_id:
+                yield disk_id
 
 
 class _ContentData:
@@ -245,6 +281,7 @@ class _ContentData:
         self.os = ""
         self.items: List[Dict[str, str]] = []     # hardware Items of the resource types we read
         self.snapshots: List[Snapshot] = []
+        self.devices: set = set()                 # device <Type>s met: tpm, hostdev
 
 
 def _read_content(content: Any) -> _ContentData:
@@ -260,6 +297,7 @@ def _read_content(content: Any) -> _ContentData:
             data.os = _text(next(el.iterchildren("Description"), None))
         elif kind == "VirtualHardwareSection":
             data.items.extend(_hardware_items(el))
+            data.devices.update(_special_devices(el))
         elif kind == "SnapshotsSection":
             data.snapshots.extend(_snapshot(s) for s in el.iterchildren("Snapshot"))
     return data
@@ -274,7 +312,32 @@ def _hardware_items(section: Any) -> Iterator[Dict[str, str]]:
                 yield _children_text(item)
 
 
-def _identity(content: Any, disk_elements: List[Any]) -> VmIdentity:
+def _special_devices(section: Any) -> Iterator[str]:
+    """``tpm`` and ``hostdev`` when the section has such devices: an Item's ``<Type>``
+    (OvfWriter L497-503, L560-585: ResourceType 0 Items), or a TPM's ``rasd:Caption``."""
+    for el in section.iter("Type"):
+        kind = (el.text or "").strip().lower()
+        if kind in ("tpm", "hostdev"):
+            yield kind
+    for el in section.iter(_RASD_CAPTION):
+        if (el.text or "").strip().upper() == "TPM":
+            yield "tpm"
+
+
+def _flags(data: "_ContentData", disks: Tuple[Disk, ...]) -> Tuple[str, ...]:
+    flags = []
+    if "tpm" in data.devices:
+        flags.append(FLAG_TPM)
+    if data.fields.get("BiosType", "") in UEFI_BIOS_TYPES:
+        flags.append(FLAG_NVRAM)
+    if any(d.lun for d in disks):
+        flags.append(FLAG_DIRECT_LUN)
+    if "hostdev" in data.devices:
+        flags.append(FLAG_HOST_DEVICE)
+    return tuple(flags)
+
+
+def _identity(content: Any, disk_elements: List[Any], luns: Sequence[str] = ()) -> VmIdentity:
     data = _read_content(content)
     fields = data.fields
     vm_id, name = data.vm_id, fields.get("Name", "")
@@ -286,6 +349,7 @@ def _identity(content: Any, disk_elements: List[Any]) -> VmIdentity:
         raise OvfError(f"OVF of VM {vm_id} has no <Name>")
     kind, template_id, template_name = _kind_and_template(vm_id, fields)
     active = next((s.id for s in data.snapshots if s.type.upper() == "ACTIVE"), "")
+    disks = _disks(disk_elements, data.items, active, frozenset(luns))
     return VmIdentity(
         id=vm_id,
         name=name,
@@ -299,9 +363,11 @@ def _identity(content: Any, disk_elements: List[Any]) -> VmIdentity:
         template_id=template_id,
         template_name=template_name,
         kind=kind,
-        disks=_disks(disk_elements, data.items, active),
+        disks=disks,
         nics=tuple(_nic(item) for item in data.items if item.get("ResourceType") == _RT_NIC),
         snapshots=tuple(data.snapshots),
+        bios_type=fields.get("BiosType", ""),
+        flags=_flags(data, disks),
     )
 
 
@@ -354,7 +420,7 @@ def _memory_mb(items: Iterable[Dict[str, str]]) -> Optional[int]:
 
 
 def _disks(disk_elements: List[Any], items: List[Dict[str, str]],
-           active_snapshot: str) -> Tuple[Disk, ...]:
+           active_snapshot: str, luns: frozenset = frozenset()) -> Tuple[Disk, ...]:
     """One Disk per disk id (the first part of ovf:fileRef), from its active volume."""
     storage_by_volume = {
         item.get("InstanceId", ""): item.get("StorageId", "")
@@ -367,7 +433,7 @@ def _disks(disk_elements: List[Any], items: List[Dict[str, str]],
         if disk_id:
             volumes.setdefault(disk_id, []).append(el)
     return tuple(
-        _disk(disk_id, _active_volume(els, active_snapshot), storage_by_volume)
+        _disk(disk_id, _active_volume(els, active_snapshot), storage_by_volume, disk_id in luns)
         for disk_id, els in volumes.items()
     )
 
@@ -381,7 +447,7 @@ def _active_volume(volumes: List[Any], active_snapshot: str) -> Any:
     return volumes[-1]
 
 
-def _disk(disk_id: str, el: Any, storage_by_volume: Dict[str, str]) -> Disk:
+def _disk(disk_id: str, el: Any, storage_by_volume: Dict[str, str], lun: bool = False) -> Disk:
     return Disk(
         id=disk_id,
         alias=_attr(el, _A_ALIAS),
@@ -389,6 +455,7 @@ def _disk(disk_id: str, el: Any, storage_by_volume: Dict[str, str]) -> Disk:
         interface=_attr(el, _A_INTERFACE),
         storage_domain=storage_by_volume.get(_attr(el, _A_DISK_ID), ""),
         boot=_attr(el, _A_BOOT).lower() == "true",
+        lun=lun,
     )
 
 

@@ -30,6 +30,18 @@ SSO
     ``cassettes/sso.yaml``). An SSO request with no recorded answer gets 400 JSON
     ``access_denied``. Tokens and passwords are never stored, logged or compared in clear.
 
+Engine state
+    What an engine remembers between requests is modelled by :mod:`.engine_state`, after
+    the engine's semantics: a ``POST /vms`` answered 2xx creates its VM (``GET /vms`` and
+    ``GET /vms?search=id=… or name=…`` then include it; such searches are evaluated over
+    the recorded ``GET /vms`` and the created VMs when no answer was recorded for them,
+    only when that recorded answer is marked ``complete_collection``: the engine's every
+    VM, as synthesized engines mark it; a recording is never taken for complete),
+    the audit-log entries an answer carries (``logged_events``) are stored with the
+    request's ``Correlation-Id`` and answer ``GET /events?search=correlation_id=X``, and a
+    recorded request marked ``X-Replay-Body: subset`` matches by the elements of its body
+    (a ``POST /vms`` by the VM's name). See that module for each rule and its source.
+
 Run ``python -m ovirt_backup_plugin.replay CASSETTE... [--port N] [--delay S]
 [--fallback path]`` to serve in the foreground; the first line on stdout is the URL.
 """
@@ -44,7 +56,7 @@ import sys
 import threading
 import time
 from collections import defaultdict
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Dict, Iterable, List, Optional, Sequence, Tuple, Union
 from urllib.parse import parse_qs, parse_qsl, unquote_plus, urlsplit
 from xml.sax.saxutils import escape
@@ -54,6 +66,7 @@ from vcr.persisters.filesystem import FilesystemPersister
 from vcr.request import Request
 from vcr.serializers import jsonserializer, yamlserializer
 
+from .engine_state import SUBSET, SUBSET_HEADER, EngineState, body_leaves
 from .loopback import LoopbackHandler, LoopbackServer
 from .scrub import MASK, scrub_form, scrub_json
 
@@ -75,14 +88,21 @@ _SKIPPED_RESPONSE_HEADERS = frozenset({
 PathLike = Union[str, "os.PathLike[str]"]
 
 
+#: Request headers kept in :attr:`ReceivedRequest.headers` (lower case): what tells an
+#: engine how to run a command, never credentials (Authorization is not kept).
+KEPT_HEADERS = ("correlation-id", "x-ovirt-expect", "expect", "prefer")
+
+
 @dataclass(frozen=True)
 class ReceivedRequest:
-    """A request as the server received it, secrets scrubbed (no headers are kept)."""
+    """A request as the server received it, secrets scrubbed (of the headers only
+    :data:`KEPT_HEADERS` are kept)."""
 
     method: str
     path: str
     query: Dict[str, str]          # parsed query string (last value wins)
     body: str                      # decoded text, "" when there was none
+    headers: Dict[str, str] = field(default_factory=dict)
 
 
 def load_interactions(cassette: PathLike) -> List[Tuple[Request, dict]]:
@@ -118,6 +138,11 @@ def make_body_matcher(scrub=scrub_form):
         if r2.body is None:
             return
         new, recorded = _text(r1.body), _text(r2.body)
+        if (r2.headers.get(SUBSET_HEADER) or "").lower() == SUBSET:
+            wanted, got = _leaves(r2, recorded), _leaves(r1, new)
+            if wanted is None or got is None or not wanted <= got:
+                raise AssertionError("the body lacks the recorded elements")
+            return
         if _is_form(r1) or _is_form(r2):
             same = (parse_qs(scrub(new), keep_blank_values=True)
                     == parse_qs(scrub(recorded), keep_blank_values=True))
@@ -132,6 +157,15 @@ def make_body_matcher(scrub=scrub_form):
     return body
 
 
+def _leaves(request: Request, text: str):
+    """The body's leaves, computed once per request object (a POST is compared with many)."""
+    cached = getattr(request, "_replay_leaves", False)
+    if cached is False:
+        cached = body_leaves(text)
+        request._replay_leaves = cached
+    return cached
+
+
 class _Handler(LoopbackHandler):
     """Reads one request, asks the engine for the answer, writes it (keep-alive)."""
 
@@ -141,6 +175,10 @@ class _Handler(LoopbackHandler):
     def _handle(self) -> None:
         body = self.read_body()
         try:
+            kept = {k: v for k, v in ((k.lower(), v) for k, v in self.headers.items())
+                    if k in KEPT_HEADERS}
+            # through a thread-local, so subclasses overriding answer() keep their signature
+            self.engine.request_headers.value = kept
             code, reason, headers, payload = self.engine.answer(
                 self.command, self.path, body, self.headers.get("Content-Type") or "")
         except Exception:                                  # pragma: no cover - a bug here
@@ -190,8 +228,14 @@ class ReplayEngine(LoopbackServer):
             self._by_path[key].append(i)
             self._by_query[key + (tuple(request.query),)].append(i)
         self._played = [False] * len(self._requests)
+        self._subset = {i: body_leaves(_text(r.body)) or frozenset()
+                        for i, r in enumerate(self._requests)
+                        if r.body is not None and (r.headers.get(SUBSET_HEADER) or "").lower() == SUBSET}
+        self.state = EngineState.for_responses(
+            [_body_bytes(r) for r in self._responses])
         self._matchers = [method, path, query, make_body_matcher(self.scrub_form)]
         self._lock = threading.Lock()
+        self.request_headers = threading.local()     # the headers of the request at hand
         self.received: List[ReceivedRequest] = []
         self.unmatched: List[str] = []
         self.fallbacks: List[str] = []
@@ -233,7 +277,13 @@ class ReplayEngine(LoopbackServer):
     def find(self, request: Request) -> Tuple[Optional[int], bool]:
         """Index of the interaction that answers ``request``, and whether by fallback."""
         key = (request.method.upper(), request.path)
-        matches = [i for i in self._by_query.get(key + (tuple(request.query),), ())
+        candidates_q = self._by_query.get(key + (tuple(request.query),), ())
+        if any(i in self._subset for i in candidates_q):
+            # many POST /vms of one name each: leave out the other names before matching
+            got = _leaves(request, _text(request.body))
+            candidates_q = [i for i in candidates_q if i not in self._subset
+                            or (got is not None and self._subset[i] <= got)]
+        matches = [i for i in candidates_q
                    if requests_match(request, self._requests[i], self._matchers)]
         if matches:
             return self._pick(matches), False
@@ -242,9 +292,14 @@ class ReplayEngine(LoopbackServer):
             return self._pick(candidates), True
         return None, False
 
-    def answer(self, method_: str, target: str, body: bytes,
-               content_type: str = "") -> Tuple[int, str, List[Tuple[str, str]], bytes]:
+    def answer(self, method_: str, target: str, body: bytes, content_type: str = "",
+               headers: Optional[Dict[str, str]] = None,
+               ) -> Tuple[int, str, List[Tuple[str, str]], bytes]:
         """Status, reason, headers and body for one request (what the handler sends)."""
+        if headers is None:
+            headers = getattr(self.request_headers, "value", None)
+            self.request_headers.value = None
+        headers = {k.lower(): v for k, v in (headers or {}).items() if k.lower() in KEPT_HEADERS}
         if self.delay:
             time.sleep(self.delay)
         split = urlsplit(target)
@@ -258,11 +313,14 @@ class ReplayEngine(LoopbackServer):
         label = f"{method_} {req_path}" + (f"?{qs}" if qs else "")
         with self._lock:
             self.received.append(ReceivedRequest(
-                method_, req_path, dict(parse_qsl(qs, keep_blank_values=True)), text))
+                method_, req_path, dict(parse_qsl(qs, keep_blank_values=True)), text, headers))
         request = Request(method_, "http://replay" + req_path + (f"?{qs}" if qs else ""),
                           text.encode("utf-8") if body else None,
                           {"Content-Type": content_type})
         index, by_fallback = self.find(request)
+        own = self._state_answer(method_, req_path, qs, index)
+        if own is not None:
+            return 200, "OK", [("Content-Type", "application/xml;charset=UTF-8")], own
         if index is None:
             with self._lock:
                 self.unmatched.append(label)
@@ -273,7 +331,26 @@ class ReplayEngine(LoopbackServer):
                 self.fallbacks.append(label)
             log.warning("replay: fallback (method+path) for %s: answering with the recorded %s",
                         label, self._requests[index].uri)
-        return self._response(self._responses[index])
+        answer = self._response(self._responses[index])
+        self.state.answered(method_, req_path, headers, self._responses[index], answer[3])
+        return answer
+
+    def _state_answer(self, method_: str, req_path: str, qs: str,
+                      index: Optional[int]) -> Optional[bytes]:
+        """An answer from the engine state (:mod:`.engine_state`), or None."""
+        if method_ != "GET":
+            return None
+        query = dict(parse_qsl(qs, keep_blank_values=True))
+        if req_path == f"{API_PREFIX}/events" and index is None:
+            return self.state.events_answer(query)
+        if req_path == f"{API_PREFIX}/vms" and (index is None or not query) \
+                and set(query) <= {"search"} and (query or self.state.created):
+            listed = [i for i in self._by_query.get(("GET", req_path, ()), ())
+                      if self._responses[i].get("complete_collection")]
+            if not listed:
+                return None
+            return self.state.vms_answer(query, _body_bytes(self._responses[listed[0]]))
+        return None
 
     @staticmethod
     def _response(response: dict) -> Tuple[int, str, List[Tuple[str, str]], bytes]:
@@ -298,6 +375,11 @@ class ReplayEngine(LoopbackServer):
         body = (f"<fault><reason>Operation Failed</reason>"
                 f"<detail>{escape(detail)}</detail></fault>")
         return 404, "Not Found", [("Content-Type", "application/xml")], body.encode()
+
+
+def _body_bytes(response: dict) -> bytes:
+    payload = (response.get("body") or {}).get("string") or b""
+    return payload.encode("utf-8") if isinstance(payload, str) else bytes(payload)
 
 
 def main(argv: Optional[Sequence[str]] = None) -> int:

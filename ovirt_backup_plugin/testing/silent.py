@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import socket
 import threading
-from typing import Callable, List, Optional, Tuple
+from typing import Callable, Dict, List, Optional, Tuple
 from urllib.parse import parse_qsl, urlsplit
 
 from .replay import ReplayEngine
@@ -117,7 +117,9 @@ class FallsSilentEngine(ReplayEngine):
         self.held: List[Tuple[str, str]] = []     # (method, path?query) left unanswered
         self._released = threading.Event()
 
-    def answer(self, method_, target, body, content_type=""):
+    def answer(self, method_: str, target: str, body: bytes, content_type: str = "",
+               headers: Optional[Dict[str, str]] = None,
+               ) -> Tuple[int, str, List[Tuple[str, str]], bytes]:
         split = urlsplit(target)
         if self.silent.is_set():
             with self._lock:
@@ -125,7 +127,7 @@ class FallsSilentEngine(ReplayEngine):
                                                          else "")))
             self._released.wait()
             return 503, "Gone", [], b""
-        result = super().answer(method_, target, body, content_type)
+        result = super().answer(method_, target, body, content_type, headers)
         if self.trigger(method_, split.path, dict(parse_qsl(split.query))):
             self.silent.set()
         return result

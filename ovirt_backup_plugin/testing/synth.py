@@ -36,6 +36,8 @@ from xml.sax.saxutils import escape, quoteattr
 
 from vcr.serializers import jsonserializer, yamlserializer
 
+from .engine_state import SUBSET, SUBSET_HEADER
+
 ENGINE = "https://engine.example.com"
 EMPTY_PAGES_AFTER = 5                              # = capture.AHEAD, the most read ahead
 API = "/ovirt-engine/api"
@@ -54,6 +56,17 @@ XSI_NS = "http://www.w3.org/2001/XMLSchema-instance"
 #: VM_CANNOT_IMPORT_VM_EXISTS and VM_CANNOT_IMPORT_VM_NAME_EXISTS, as REST wraps them).
 CONFLICT_ID = "[Cannot import VM. VM with the same identifier already exists.]"
 CONFLICT_NAME = "[Cannot import VM. VM with the same name already exists.]"
+#: 409 details of ``POST /vms`` refused on an engine lock (engine-facts B4: locks are taken
+#: before validate(), and the refused command gets the lock *holder's* message with its own
+#: ${action} ${type}, here "import VM"): transient, the import can be retried.
+LOCKED = "[Cannot import VM. Related operation is currently in progress. Please try again later.]"
+BEING_IMPORTED = "[Cannot import VM. VM {name} is being imported.]"
+NAME_IN_USE = ("[Cannot import VM. The VM name is already in use, please choose a unique "
+               "name and try again.]")
+#: 409 of an import into a cluster with no BIOS type (CLUSTER_BIOS_TYPE_NOT_SET, ERR L1035).
+BIOS_TYPE_NOT_SET = ("[Cannot create a VM in a cluster that has not specified a bios type. "
+                     "Please activate at least one host in the cluster to set it automatically "
+                     "or set it manually on the cluster.]")
 SSO_REJECTED = ("Cannot authenticate user 'admin@internal': "
                 "The username or password is incorrect..")
 
@@ -176,6 +189,7 @@ class SynthDisk:
     disk_id: str = ""                       # image group id: first part of ovf:fileRef
     image_id: str = ""                      # volume id: ovf:diskId, second part of fileRef
     volume_format: str = "RAW"              # RAW or COW
+    lun_id: str = ""                        # a direct LUN disk (no image): its LUN id
 
 
 @dataclass
@@ -201,6 +215,49 @@ class SynthCluster:
     id: str
     name: str
     datacenter: SynthDataCenter
+    bios_type: Optional[str] = "q35_sea_bios"   # None: not set yet (a cluster with no host)
+    version: str = ""                       # "" : the engine's cluster_version
+    mac_pool: str = ""                      # the pool's id ("" : the engine's default pool)
+
+
+@dataclass
+class SynthMacPool:
+    """``GET /macpools``: one pool and its ranges (MacPoolMapper; engine-facts B5)."""
+
+    id: str
+    name: str
+    ranges: List[Tuple[str, str]]
+    allow_duplicates: bool = False
+    default_pool: bool = False
+
+    @property
+    def size(self) -> int:
+        return sum(_mac_int(b) - _mac_int(a) + 1 for a, b in self.ranges)
+
+
+@dataclass
+class SynthNetwork:
+    """A logical network of one data center and its vNIC profiles (name -> id)."""
+
+    id: str
+    name: str
+    datacenter: SynthDataCenter
+    profiles: Dict[str, str]
+    vm: bool = True                         # usages: vm (a non-VM network carries no NIC)
+
+
+@dataclass
+class SynthRestore:
+    """One answer to ``POST /vms`` for the VM named ``name`` (see add_restore)."""
+
+    name: str
+    id: str
+    cluster: SynthCluster
+    status: int
+    nics: List[Tuple]                        # (name, network, profile, plugged) received
+    disks: List[Tuple[str, str]]             # (disk id, alias) the received OVF names
+    attached: List[str]                      # disk ids the engine attached
+    events: List[dict]                       # what the import logs (engine-facts B2)
 
 
 @dataclass
@@ -243,6 +300,16 @@ class SynthVm:
     ovf_missing_always: bool = False        # the single GET leaves it out too
     added_after_page: int = 0               # created after the engine answered that page
     removed_after_page: Optional[int] = None  # removed after the engine answered that page
+
+
+def _mac_int(mac: str) -> int:
+    return int(mac.replace(":", ""), 16)
+
+
+def _stable_id(*parts: object) -> str:
+    """An id derived from ``parts`` (never from the engine's random stream, so adding such
+    objects shifts no id a SyntheticEngine hands out)."""
+    return str(uuid.uuid5(uuid.NAMESPACE_URL, "synth:" + ":".join(str(p) for p in parts)))
 
 
 def _uuid(rng: random.Random) -> str:
@@ -289,13 +356,24 @@ def make_ovf(vm_id: str, name: str, *, cluster: str = "Default", os: str = "rhel
              datacenter_id: str = ZERO, cluster_version: str = "4.7",
              creation_date: str = "", export_date: str = "2026/11/26 07:45:00",
              template_id: str = ZERO, template_name: str = "Blank",
-             snapshot_id: str = "") -> str:
+             snapshot_id: str = "", bios_type: int = 1, tpm: bool = False,
+             host_devices: Sequence[str] = (), custom_version: str = "") -> str:
     """An OVF as the engine writes it for ``GET /vms/{id}?all_content=true``.
 
     ``disks`` and ``nics`` describe the VM's devices; ids, MACs and dates left empty are
     derived from ``seed`` and ``vm_id``, so the same arguments always give the same text.
     Disks: ``ovf:fileRef`` is ``<disk id>/<image id>`` and the storage domain is the
     disk item's ``rasd:StorageId`` (that is how the engine writes it).
+
+    What a configuration cannot bring back (engine-facts B.7): ``bios_type`` is the OVF's
+    zero-based ``<BiosType>`` (0 i440fx SeaBIOS, 1 Q35 SeaBIOS, 2 Q35 OVMF (UEFI), 3 Q35
+    SecureBoot; OvfWriter writes the engine's value - 1); ``tpm`` adds the TPM device Item
+    (``rasd:Caption`` TPM, ResourceType 0, ``<Type>tpm</Type>``); ``host_devices`` adds one
+    ``<Type>hostdev</Type>`` Item per name (OvfWriter L497-503, L579-585); a disk with a
+    ``lun_id`` is a direct LUN: ``References/File`` with ``ovf:id``/``ovf:href`` = the disk
+    id and ``ovf:disk_storage_type="LUN"``, and a DiskSection entry with ``ovf:lun_id`` and
+    its ``<Connection>`` (OvfOvirtWriter L51-56, L127-157), no image and no hardware Item.
+    ``custom_version`` writes ``<CustomCompatibilityVersion>``.
     """
     rng = random.Random(f"{seed}:{vm_id}")
     snapshot_id = snapshot_id or _uuid(rng)
@@ -309,11 +387,17 @@ def make_ovf(vm_id: str, name: str, *, cluster: str = "Default", os: str = "rhel
     sockets, cores = (cpus // 2, 2) if cpus >= 4 and cpus % 2 == 0 else (cpus, 1)
     desktop = _is_desktop(os)
 
+    luns = [d for d in disks if d.lun_id]
+    disks = [d for d in disks if not d.lun_id]
     refs = "".join(
         "<File" + _ovf_attrs([("href", f"{d.disk_id}/{d.image_id}"), ("id", d.image_id),
                               ("size", d.actual_gb * 1024 ** 3), ("description", "Active VM"),
                               ("disk_storage_type", "IMAGE"), ("cinder_volume_type", "")])
         + "></File>" for d in disks)
+    refs += "".join(
+        "<File" + _ovf_attrs([("id", d.disk_id), ("href", d.disk_id),
+                              ("disk_storage_type", "LUN"), ("cinder_volume_type", "")])
+        + "></File>" for d in luns)
     networks = "".join(f'<Network ovf:name={quoteattr(n)}></Network>'
                        for n in dict.fromkeys(x.network for x in nics))
     fmt = {"RAW": "http://www.vmware.com/specifications/vmdk.html#sparse",
@@ -329,6 +413,15 @@ def make_ovf(vm_id: str, name: str, *, cluster: str = "Default", os: str = "rhel
             ("boot", str(d.boot).lower()), ("pass-discard", "false"), ("disk-alias", d.alias),
             ("disk-description", ""), ("wipe-after-delete", "false")]) + "></Disk>"
         for d in disks)
+    disk_section += "".join(
+        "<Disk" + _ovf_attrs([
+            ("diskId", d.disk_id), ("disk-alias", d.alias), ("disk-description", ""),
+            ("disk-interface", d.interface), ("boot", str(d.boot).lower()),
+            ("read-only", "false"), ("shareable", "false"), ("scsi_reservation", "false"),
+            ("plugged", "true"), ("lun_id", d.lun_id)])
+        + '><Connection ovf:connection="iscsi.example.com" ovf:iqn="iqn.2026-11.com.example:lun"'
+        ' ovf:port="3260" xsi:storage_type="ISCSI" xsi:portal="1"></Connection></Disk>'
+        for d in luns)
 
     general = "".join([
         _el("Name", name), _el("Description", description), _el("Comment", ""),
@@ -337,7 +430,9 @@ def make_ovf(vm_id: str, name: str, *, cluster: str = "Default", os: str = "rhel
         _el("IsSmartcardEnabled", "false"), _el("NumOfIoThreads", 1),
         _el("TimeZone", "Etc/GMT" if not os.startswith("windows") else "GMT Standard Time"),
         _el("default_boot_sequence", 0), _el("Generation", rng.randrange(1, 2000)),
-        _el("ClusterCompatibilityVersion", cluster_version), _el("VmType", 0 if desktop else 1),
+        _el("ClusterCompatibilityVersion", cluster_version),
+        _el("CustomCompatibilityVersion", custom_version) if custom_version else "",
+        _el("VmType", 0 if desktop else 1),
         _el("ResumeBehavior", "AUTO_RESUME"), _el("MinAllocatedMem", memory_mb),
         _el("IsStateless", "false"), _el("IsRunAndPause", "false"),
         _el("AutoStartup", "false"), _el("Priority", 1),
@@ -345,7 +440,7 @@ def make_ovf(vm_id: str, name: str, *, cluster: str = "Default", os: str = "rhel
         _el("MigrationSupport", 0), _el("IsBootMenuEnabled", "false"),
         _el("IsSpiceFileTransferEnabled", "true"), _el("IsSpiceCopyPasteEnabled", "true"),
         _el("AllowConsoleReconnect", "true"), _el("ConsoleDisconnectAction", "LOCK_SCREEN"),
-        _el("CustomEmulatedMachine", ""), _el("BiosType", 1), _el("CustomCpuName", ""),
+        _el("CustomEmulatedMachine", ""), _el("BiosType", bios_type), _el("CustomCpuName", ""),
         _el("PredefinedProperties", ""), _el("UserDefinedProperties", ""),
         _el("MaxMemorySizeMb", memory_mb * 4), _el("MultiQueuesEnabled", "true"),
         _el("UseHostCpu", "false"), _el("ClusterName", cluster),
@@ -426,10 +521,16 @@ def make_ovf(vm_id: str, name: str, *, cluster: str = "Default", os: str = "rhel
     ]
     if desktop or rng.random() < 0.5:
         others.append(("sound", "ich6", _pci(0x09), "sound0", None))
+    for name_ in host_devices:
+        others.append(("hostdev", name_, "", f"hostdev-{name_}", None))
     for kind, device, address, alias, spec in others:
         items.append(_el("rasd:ResourceType", 0) + _el("rasd:InstanceId", _uuid(rng))
                      + _device(kind, device, address, alias=alias, spec=spec,
                                readonly=kind == "balloon"))
+    if tpm:
+        items.append(_el("rasd:Caption", "TPM") + _el("rasd:InstanceId", _uuid(rng))
+                     + _el("rasd:ResourceType", 0)
+                     + _device("tpm", "tpm", "", alias="tpm0", spec={"model": "tpm-crb"}))
     hardware = ('<Section xsi:type="ovf:VirtualHardwareSection_Type">'
                 + _el("Info", f"{cpus} CPU, {memory_mb} Memory")
                 + "<System>" + _el("vssd:VirtualSystemType", "ENGINE 4.1.0.0") + "</System>"
@@ -471,14 +572,63 @@ def datacenter_xml(dc: SynthDataCenter, cluster_version: str = "4.7") -> str:
             f"{_version(cluster_version, i)}    </data_center>\n")
 
 
-def cluster_xml(cl: SynthCluster, cluster_version: str = "4.7") -> str:
+def cluster_xml(cl: SynthCluster, cluster_version: str = "4.7", mac_pool: str = "") -> str:
+    """A cluster as REST lists it: its BIOS type only when set (the engine leaves the
+    element out while it is null: ClusterMapper L215, engine-facts B5), its MAC pool."""
     i = "        "
+    bios = f"{i}<bios_type>{cl.bios_type}</bios_type>\n" if cl.bios_type else ""
+    pool = _ref("mac_pool", "macpools", cl.mac_pool or mac_pool, i) if (cl.mac_pool or mac_pool) else ""
     return (f'    <cluster href="{API}/clusters/{cl.id}" id="{cl.id}">\n'
-            f"{i}<name>{escape(cl.name)}</name>\n{i}<description></description>\n"
+            f"{i}<name>{escape(cl.name)}</name>\n{i}<description></description>\n{bios}"
             f"{i}<cpu>\n{i}    <architecture>x86_64</architecture>\n"
             f"{i}    <type>Intel Cascadelake Server Family</type>\n{i}</cpu>\n"
-            f"{_version(cluster_version, i)}"
-            + _ref("data_center", "datacenters", cl.datacenter.id, i) + "    </cluster>\n")
+            f"{_version(cl.version or cluster_version, i)}"
+            + _ref("data_center", "datacenters", cl.datacenter.id, i) + pool + "    </cluster>\n")
+
+
+def mac_pool_xml(pool: SynthMacPool) -> str:
+    i = "        "
+    ranges = "".join(f"{i}    <range>\n{i}        <from>{a}</from>\n{i}        <to>{b}</to>\n"
+                     f"{i}    </range>\n" for a, b in pool.ranges)
+    return (f'    <mac_pool href="{API}/macpools/{pool.id}" id="{pool.id}">\n'
+            f"{i}<name>{escape(pool.name)}</name>\n{i}<description></description>\n"
+            f"{i}<allow_duplicates>{str(pool.allow_duplicates).lower()}</allow_duplicates>\n"
+            f"{i}<default_pool>{str(pool.default_pool).lower()}</default_pool>\n"
+            f"{i}<ranges>\n{ranges}{i}</ranges>\n    </mac_pool>\n")
+
+
+def cluster_level_xml(level: str) -> str:
+    """One ``GET /clusterlevels`` entry: id "major.minor" (BackendClusterLevelsResource)."""
+    return (f'    <cluster_level href="{API}/clusterlevels/{level}" id="{level}">\n'
+            f'        <link href="{API}/clusterlevels/{level}/clusterfeatures" '
+            f'rel="clusterfeatures"/>\n    </cluster_level>\n')
+
+
+def network_xml(net: SynthNetwork) -> str:
+    i = "        "
+    usages = f"{i}<usages>\n{i}    <usage>vm</usage>\n{i}</usages>\n" if net.vm else f"{i}<usages/>\n"
+    return (f'    <network href="{API}/networks/{net.id}" id="{net.id}">\n'
+            f"{i}<name>{escape(net.name)}</name>\n{i}<description></description>\n"
+            f"{i}<mtu>0</mtu>\n{i}<required>true</required>\n{i}<stp>false</stp>\n{usages}"
+            + _ref("data_center", "datacenters", net.datacenter.id, i) + "    </network>\n")
+
+
+def vnic_profile_xml(net: SynthNetwork, name: str, profile_id: str) -> str:
+    i = "        "
+    return (f'    <vnic_profile href="{API}/vnicprofiles/{profile_id}" id="{profile_id}">\n'
+            f"{i}<name>{escape(name)}</name>\n{i}<pass_through>\n{i}    <mode>disabled</mode>\n"
+            f"{i}</pass_through>\n{i}<port_mirroring>false</port_mirroring>\n"
+            + _ref("network", "networks", net.id, i) + "    </vnic_profile>\n")
+
+
+def event_xml(index: int, code: int, description: str, *, severity: str = "normal",
+              time: str = "2026-11-26T07:50:00.000+00:00") -> str:
+    i = "        "
+    return (f'    <event href="{API}/events/{index}" id="{index}">\n'
+            f"{i}<description>{escape(description)}</description>\n{i}<code>{code}</code>\n"
+            f"{i}<custom_id>-1</custom_id>\n{i}<flood_rate>30</flood_rate>\n"
+            f"{i}<index>{index}</index>\n{i}<origin>oVirt</origin>\n"
+            f"{i}<severity>{severity}</severity>\n{i}<time>{time}</time>\n    </event>\n")
 
 
 def storage_domain_xml(sd: SynthStorageDomain) -> str:
@@ -535,10 +685,34 @@ def _ovf_disks(ovf: str) -> List[Dict[str, str]]:
     attr = "{%s}" % OVF_NS
     storage = {item.findtext("{%s}HostResource" % RASD_NS) or "": item.findtext(
         "{%s}StorageId" % RASD_NS) or "" for item in root.iter("Item")}
-    return [{k: disk.get(attr + k, "") for k in ("fileRef", "size", "actual_size",
+    return [{k: disk.get(attr + k, "") for k in ("fileRef", "diskId", "size", "actual_size",
                                                   "volume-format", "volume-type", "disk-alias")}
             | {"storage_domain": storage.get(disk.get(attr + "fileRef") or "", "")}
             for disk in root.iter("Disk")]
+
+
+def _ovf_nics(ovf: str) -> List[Dict[str, str]]:
+    """The NICs an OVF names: name, network (rasd:Connection), profile (OtherResourceType)."""
+    try:
+        root = ElementTree.fromstring(ovf.encode("utf-8"))
+    except ElementTree.ParseError:
+        return []
+    rasd = "{%s}" % RASD_NS
+    return [{"name": item.findtext(rasd + "Name") or item.findtext(rasd + "ElementName") or "",
+             "network": item.findtext(rasd + "Connection") or "",
+             "profile": item.findtext(rasd + "OtherResourceType") or ""}
+            for item in root.iter("Item") if item.findtext(rasd + "ResourceType") == "10"]
+
+
+def _ovf_nic_macs(ovf: str) -> List[Tuple[Dict[str, str], str]]:
+    try:
+        root = ElementTree.fromstring(ovf.encode("utf-8"))
+    except ElementTree.ParseError:
+        return []
+    rasd = "{%s}" % RASD_NS
+    items = [i for i in root.iter("Item") if i.findtext(rasd + "ResourceType") == "10"]
+    return [(nic, item.findtext(rasd + "MACAddress") or "")
+            for nic, item in zip(_ovf_nics(ovf), items)]
 
 
 def _disk_xml(disk_id: str, image_id: str, sd_id: str, *, alias: str, description: str = "",
@@ -668,6 +842,16 @@ class SyntheticEngine:
         #: ... ``1``), as an engine does: what a page read again in smaller pages asks.
         #: Off by default (it multiplies the cassette by the number of divisors).
         self.answers_smaller_pages = False
+        self.mac_pools: List[SynthMacPool] = []
+        self.networks: List[SynthNetwork] = []
+        self.restores: List[SynthRestore] = []
+        self.disks: Dict[str, str] = {}   # disk id -> alias: disks the engine has besides
+                                          # those of its VMs (floating, registered, ...)
+        #: ``GET /clusterlevels``: SupportedClusterLevels of a current engine (cfg L1157);
+        #: an engine before 4.5.7 has no 4.8.
+        self.cluster_levels: Tuple[str, ...] = ("4.2", "4.3", "4.4", "4.5", "4.6", "4.7", "4.8")
+        self.newest_event = 5000          # the index of the newest event before any request
+        self._invalid_interfaces_logged = False
 
     def new_id(self) -> str:
         return _uuid(self._rng)
@@ -687,10 +871,56 @@ class SyntheticEngine:
         self.datacenters.append(dc)
         return dc
 
-    def add_cluster(self, name: str, datacenter, *, id: Optional[str] = None) -> SynthCluster:
-        cl = SynthCluster(id or self.new_id(), name, self._find(self.datacenters, datacenter))
+    def add_cluster(self, name: str, datacenter, *, id: Optional[str] = None,
+                    bios_type: Optional[str] = "q35_sea_bios", version: str = "",
+                    mac_pool=None) -> SynthCluster:
+        """A cluster; ``bios_type=None`` is a new cluster no host was activated in yet
+        (REST omits the element; every import into it fails: CLUSTER_BIOS_TYPE_NOT_SET),
+        ``version`` its compatibility level ("" : the engine's), ``mac_pool`` a pool of
+        :meth:`add_mac_pool` (default: the engine's default pool)."""
+        pool = self._find(self.mac_pools, mac_pool).id if mac_pool is not None else ""
+        cl = SynthCluster(id or self.new_id(), name, self._find(self.datacenters, datacenter),
+                          bios_type, version, pool)
         self.clusters.append(cl)
         return cl
+
+    def default_mac_pool(self) -> SynthMacPool:
+        """The pool engine-setup creates: one range ``56:6f:XX:YY:00:00-…:ff:ff`` of 65,536
+        addresses, XX and YY random (setup/…/network/macpools.py L61-103; engine-facts B5)."""
+        for pool in self.mac_pools:
+            if pool.default_pool:
+                return pool
+        rng = random.Random(f"{self.seed}:macpool")
+        prefix = f"56:6f:{rng.randrange(256):02x}:{rng.randrange(256):02x}"
+        pool = SynthMacPool(_stable_id(self.seed, "macpool", "Default"), "Default",
+                            [(f"{prefix}:00:00", f"{prefix}:ff:ff")], default_pool=True)
+        self.mac_pools.insert(0, pool)
+        return pool
+
+    def add_mac_pool(self, name: str, ranges: Sequence[Tuple[str, str]], *,
+                     allow_duplicates: bool = False) -> SynthMacPool:
+        self.default_mac_pool()
+        pool = SynthMacPool(_stable_id(self.seed, "macpool", name), name, list(ranges),
+                            allow_duplicates)
+        self.mac_pools.append(pool)
+        return pool
+
+    def add_network(self, name: str, datacenter, *, profiles: Optional[Sequence[str]] = None,
+                    vm: bool = True) -> SynthNetwork:
+        """A logical network of a data center with its vNIC profiles (default: one named
+        like the network, as the engine creates it)."""
+        dc = self._find(self.datacenters, datacenter)
+        net = next((n for n in self.networks if n.name == name and n.datacenter is dc), None)
+        if net is None:
+            net = SynthNetwork(_stable_id(self.seed, "network", dc.id, name), name, dc, {}, vm)
+            self.networks.append(net)
+        for profile in (profiles if profiles is not None else [name]):
+            net.profiles.setdefault(profile, _stable_id(self.seed, "profile", net.id, profile))
+        return net
+
+    def add_disk(self, disk_id: str, alias: str = "") -> None:
+        """A disk the engine has besides its VMs' (e.g. registered from a domain)."""
+        self.disks[disk_id] = alias
 
     def add_storage_domain(self, name: str, datacenter, *, master: bool = False,
                            id: Optional[str] = None, status: str = "active") -> SynthStorageDomain:
@@ -703,12 +933,14 @@ class SyntheticEngine:
                cpus: int = 2, disks: Optional[Sequence[SynthDisk]] = None,
                nics: Optional[Sequence[SynthNic]] = None, description: str = "",
                id: Optional[str] = None, status: str = "down", ovf_missing_in_list: bool = False,
-               ovf_missing_always: bool = False) -> SynthVm:
+               ovf_missing_always: bool = False, **ovf_options) -> SynthVm:
         """Add a VM; ``disks`` default to one boot disk on the data center's master domain.
 
         ``ovf_missing_in_list`` makes the VM locked (``image_locked``): the list leaves its
         OVF out and only ``GET /vms/{id}?all_content=true`` has it; ``ovf_missing_always``
-        leaves it out of both.
+        leaves it out of both. Other keywords go to :func:`make_ovf` (``bios_type``,
+        ``tpm``, ``host_devices``, ``custom_version``). The networks and vNIC profiles its
+        NICs use are added to its data center (a NIC can only use what exists).
         """
         cl = self._find(self.clusters, cluster)
         vm_id = id or self.new_id()
@@ -719,10 +951,12 @@ class SyntheticEngine:
         disks = [replace(d, storage_domain=self._find(domains, d.storage_domain).id
                          if d.storage_domain else master) for d in disks]
         nics = [SynthNic()] if nics is None else list(nics)
+        for nic in nics:
+            self.add_network(nic.network, cl.datacenter, profiles=[nic.vnic_profile or nic.network])
         ovf = make_ovf(vm_id, name, cluster=cl.name, os=os, memory_mb=memory_mb, cpus=cpus,
                        disks=disks, nics=nics, seed=self.seed, description=description,
                        datacenter_id=cl.datacenter.id, cluster_version=self.cluster_version,
-                       export_date=self.export_date)
+                       export_date=self.export_date, **ovf_options)
         vm = SynthVm(vm_id, name, cl, ovf, os, memory_mb, cpus, description,
                      "image_locked" if ovf_missing_in_list else status,
                      ovf_missing_in_list, ovf_missing_always)
@@ -730,21 +964,186 @@ class SyntheticEngine:
         return vm
 
     def add_restore(self, name: str, status: int = 201, *, cluster=None,
-                    vm_id: Optional[str] = None, conflict: str = "id") -> dict:
-        """Answer one ``POST /ovirt-engine/api/vms`` (any body): 201 with a new VM, or 409.
+                    vm_id: Optional[str] = None, conflict: str = "id", of=None,
+                    nics: Optional[Sequence[Tuple]] = None, attach: Optional[Sequence[str]] = None,
+                    warnings: Sequence[Tuple[int, str]] = (), locked_polls: int = 0,
+                    refusals: Sequence[Union[str, Tuple[int, str]]] = ()) -> SynthRestore:
+        """Answer the ``POST /vms`` that asks for a VM named ``name`` (whatever OVF it
+        carries: matched by ``<name>``, so parallel restores get their own answers), as
+        ImportVmFromConfiguration does (engine-facts B2-B4):
 
-        Restores are answered in the order they were added. ``conflict`` chooses the 409
-        detail: ``"id"`` (VM_CANNOT_IMPORT_VM_EXISTS) or ``"name"`` (…_NAME_EXISTS).
+        * ``refusals``: answered first, once each: a transient lock refusal (a detail such
+          as :data:`LOCKED`, :data:`BEING_IMPORTED`, :data:`NAME_IN_USE`, answered 409) or
+          ``(status, detail)`` (503 from the proxy, ...);
+        * 201 (or 202 with ``locked_polls``: the ``<vm>`` still ``image_locked`` with a
+          ``creation_status`` link, no Location; ``GET /vms/{id}`` then answers
+          ``image_locked`` ``locked_polls`` times and ``down`` after) creating a VM in
+          ``cluster``; or a 409 (``conflict``: ``"id"`` or ``"name"``);
+        * the created VM as ``GET /vms/{id}?follow=disk_attachments,nics`` shows it. Its
+          NICs are the received OVF's (``nics``: (name, network, profile[, plugged]); by
+          default those of ``of``, the VM whose OVF is restored, itself by default the VM
+          named ``name``): a NIC whose network is missing in the cluster's data center, is
+          not a VM network or has no profile is left without one (ImportVmCommandBase
+          L677-702). Its disks: every disk the OVF names that the engine has (its VMs'
+          disks and :meth:`add_disk`; ``attach`` overrides) is attached;
+        * the audit-log entries the import writes (``logged_events``, answered by the
+          replay's engine state): 174 when the OVF has disks and all were attached, 175
+          naming the ones that failed, ``warnings`` ((code, text): 1198, 1229, ...) all with
+          the request's correlation id and the VM; 9600 for NICs left without a network,
+          without VM or correlation id and once per engine (flood-limited, 60 s
+          engine-wide: EventFloodRegulator).
+
+        The created VM keeps ``of``'s id when it has ``of``'s name (a restore that keeps
+        ids), else gets a new one (``vm_id`` chooses). Restores are answered in the order
+        they were added for each name.
         """
-        if status in (200, 201, 202):
-            cl = self._find(self.clusters, cluster) if cluster else self.clusters[0]
-            vm = SynthVm(vm_id or self.new_id(), name, cl, "", status="down")
-            body = XML_DECL + vm_xml(vm, with_ovf=False, indent="")
-        else:
-            body = fault_xml(CONFLICT_NAME if conflict == "name" else CONFLICT_ID)
-        item = interaction("POST", f"{API}/vms", status=status, body=body)
-        self._extra.append((item, "append"))
+        cl = self._find(self.clusters, cluster) if cluster else self.clusters[0]
+        body = f"<vm><name>{escape(name)}</name></vm>"
+        for refusal in refusals:
+            code, detail = refusal if isinstance(refusal, tuple) else (409, refusal)
+            self._extra.append((self._post_vm(code, fault_xml(detail), body), "append"))
+        if status not in (200, 201, 202):
+            item = self._post_vm(status, fault_xml(CONFLICT_NAME if conflict == "name"
+                                                   else CONFLICT_ID), body)
+            self._extra.append((item, "append"))
+            restore = SynthRestore(name, "", cl, status, [], [], [], [])
+            self.restores.append(restore)
+            return restore
+        source = self._find(self.vms, of) if of is not None else next(
+            (vm for vm in self.vms if vm.name == name), None)
+        ovf = source.ovf if source is not None else ""
+        received = [tuple(n) + (True,) * (4 - len(n)) for n in nics] if nics is not None \
+            else [(n["name"], n["network"], n["profile"], True) for n in _ovf_nics(ovf)]
+        disks = [(d["fileRef"].partition("/")[0] or d["diskId"], d["disk-alias"])
+                 for d in _ovf_disks(ovf)]
+        present = self._disk_ids()
+        attached = list(attach) if attach is not None else [d for d, _ in disks if d in present]
+        # without regenerate_ids the engine keeps the OVF's id: a restore under the source
+        # VM's own name is taken for one (give vm_id= to say otherwise)
+        new_id = vm_id or (source.id if source is not None and source.name == name
+                           else self.new_id())
+        events = self._import_events(name, new_id, cl, received, disks, attached, warnings)
+        restore = SynthRestore(name, new_id, cl, 202 if locked_polls else 201,
+                               [tuple(n) for n in received], disks, attached, events)
+        self.restores.append(restore)
+        accepted = bool(locked_polls)
+        answer = interaction("POST", f"{API}/vms", status=202 if accepted else 201,
+                             body=XML_DECL + self._created_xml(restore, status="image_locked"
+                                                               if accepted else "down",
+                                                               accepted=accepted),
+                             request_body=body)
+        answer["request"]["headers"] = {SUBSET_HEADER: [SUBSET]}
+        answer["response"]["logged_events"] = events
+        self._extra.append((answer, "append"))
+        final = XML_DECL + self._created_xml(restore, follow=True)
+        self._extra.append((interaction("GET", with_query(f"{API}/vms/{new_id}",
+                                                          follow="disk_attachments,nics"),
+                                        body=final), "append"))
+        for _ in range(locked_polls):
+            self._extra.append((interaction("GET", f"{API}/vms/{new_id}", body=XML_DECL
+                                            + self._created_xml(restore, status="image_locked")),
+                                "append"))
+        if accepted:
+            self._extra.append((interaction("GET", f"{API}/vms/{new_id}", body=XML_DECL
+                                            + self._created_xml(restore)), "append"))
+        return restore
+
+    def _post_vm(self, status: int, body: str, request_body: str) -> dict:
+        item = interaction("POST", f"{API}/vms", status=status, body=body,
+                           request_body=request_body)
+        item["request"]["headers"] = {SUBSET_HEADER: [SUBSET]}
         return item
+
+    def _disk_ids(self) -> set:
+        """The disks the engine has: its VMs' and :meth:`add_disk`'s (computed once per
+        inventory: every restore asks)."""
+        key = (tuple(self.disks), tuple(vm.ovf for vm in self.vms))
+        cached = getattr(self, "_disk_ids_cache", None)
+        if cached is not None and cached[0] == key:
+            return cached[1]
+        ids = set(self.disks)
+        for vm in self.vms:
+            ids.update(d["fileRef"].partition("/")[0] for d in _ovf_disks(vm.ovf)
+                       if vm.ovf and d["fileRef"])
+        self._disk_ids_cache = (key, ids)
+        return ids
+
+    def _profile(self, cluster: SynthCluster, network: str, profile: str) -> str:
+        """The vNIC profile id the engine gives a NIC, or "" (left without a network)."""
+        net = next((n for n in self.networks if n.name == network
+                    and n.datacenter is cluster.datacenter), None)
+        if net is None or not net.vm or not net.profiles:
+            return ""
+        return net.profiles.get(profile) or next(iter(net.profiles.values()))
+
+    def _import_events(self, name, vm_id, cluster, nics, disks, attached, warnings) -> List[dict]:
+        events = []
+        for code, text in warnings:
+            events.append({"code": code, "severity": "warning", "description": text,
+                           "vm_id": vm_id, "vm_name": name, "correlated": True})
+        unset = [n for n in nics if n[1] and not self._profile(cluster, n[1], n[2])]
+        if unset and not self._invalid_interfaces_logged:
+            self._invalid_interfaces_logged = True     # flood-limited: once a minute
+            events.append({"code": 9600, "severity": "warning", "correlated": False,
+                           "description": f"While importing VM {name}, the Network/s "
+                           f"{', '.join(dict.fromkeys(n[1] for n in unset))} were found to be "
+                           "Non-VM Networks or do not exist in Cluster or are missing a "
+                           "suitable VM network interface profile. Network Name was not set "
+                           f"in the Interface/s {', '.join(n[0] for n in unset)}."})
+        failed = [alias for disk_id, alias in disks if disk_id not in attached]
+        if failed:
+            events.append({"code": 175, "severity": "warning", "vm_id": vm_id,
+                           "vm_name": name, "correlated": True,
+                           "description": f"VM {name} has been imported from the given "
+                           "configuration but the following disk(s) failed to attach: "
+                           f"{', '.join(failed)}."})
+        elif disks:
+            events.append({"code": 174, "severity": "normal", "vm_id": vm_id, "vm_name": name,
+                           "correlated": True, "description": f"VM {name} has been "
+                           "successfully imported from the given configuration."})
+        return events
+
+    def _created_xml(self, restore: SynthRestore, *, status: str = "down",
+                     accepted: bool = False, follow: bool = False) -> str:
+        vm = SynthVm(restore.id, restore.name, restore.cluster, "", status=status)
+        text = vm_xml(vm, with_ovf=False, indent="")
+        extra = ""
+        if accepted:
+            extra += (f'    <link href="{API}/vms/{restore.id}/creation_status/'
+                      f'{_stable_id(restore.id, "task")}" rel="creation_status"/>\n')
+        if follow:
+            i = "        "
+            atts = "".join(
+                f'{i}<disk_attachment href="{API}/vms/{restore.id}/diskattachments/{d}" '
+                f'id="{d}">\n{i}    <active>true</active>\n{i}    <bootable>{str(n == 0).lower()}'
+                f"</bootable>\n{i}    <interface>virtio_scsi</interface>\n"
+                f'{i}    <disk href="{API}/disks/{d}" id="{d}"/>\n{i}</disk_attachment>\n'
+                for n, d in enumerate(restore.attached))
+            extra += (f"    <disk_attachments>\n{atts}    </disk_attachments>\n" if atts
+                      else "    <disk_attachments/>\n")
+            pool = self._pool_of(restore.cluster)
+            base = _mac_int(pool.ranges[0][0]) + 0x100 * (1 + self.restores.index(restore))
+            nic_xml = ""
+            for n, (nic_name, network, profile, plugged) in enumerate(restore.nics):
+                nic_id = _stable_id(restore.id, "nic", nic_name)
+                profile_id = self._profile(restore.cluster, network, profile)
+                mac = "%012x" % (base + n)
+                mac = ":".join(mac[k:k + 2] for k in range(0, 12, 2))
+                nic_xml += (f'{i}<nic href="{API}/vms/{restore.id}/nics/{nic_id}" id="{nic_id}">\n'
+                            f"{i}    <name>{escape(nic_name)}</name>\n"
+                            f"{i}    <interface>virtio</interface>\n"
+                            f"{i}    <linked>{str(plugged).lower()}</linked>\n"
+                            f"{i}    <mac>\n{i}        <address>{mac}</address>\n{i}    </mac>\n"
+                            f"{i}    <plugged>{str(plugged).lower()}</plugged>\n"
+                            + (_ref("vnic_profile", "vnicprofiles", profile_id, i + "    ")
+                               if profile_id else "")
+                            + f"{i}</nic>\n")
+            extra += f"    <nics>\n{nic_xml}    </nics>\n" if nic_xml else "    <nics/>\n"
+        return text.replace("</vm>\n", extra + "</vm>\n") if extra else text
+
+    def _pool_of(self, cluster: SynthCluster) -> SynthMacPool:
+        default = self.default_mac_pool()
+        return next((p for p in self.mac_pools if p.id == cluster.mac_pool), default)
 
     def add_unregistered(self, name: str, storage_domain, *, kind: str = "vm",
                          id: Optional[str] = None, description: str = "",
@@ -891,7 +1290,11 @@ class SyntheticEngine:
                 "vms", (vm_xml(vm, with_ovf=False) for vm in in_dc)))
 
         first, last = self._state(1), self._final()
-        return [listing(first)] + ([listing(last)] if last != first else [])
+        out = [listing(first)] + ([listing(last)] if last != first else [])
+        if datacenter is None:
+            # The engine's every VM as it ends: the replay evaluates searches over it.
+            out[-1]["response"]["complete_collection"] = True
+        return out
 
     def api_root_xml(self) -> str:
         """``GET /ovirt-engine/api``: product information and, for an admin user, the
@@ -924,8 +1327,9 @@ class SyntheticEngine:
         out.append(interaction("GET", API, body=self.api_root_xml()))
         out.append(interaction("GET", f"{API}/datacenters", body=_collection(
             "data_centers", (datacenter_xml(dc, v) for dc in self.datacenters))))
+        pool = self.default_mac_pool()
         out.append(interaction("GET", f"{API}/clusters", body=_collection(
-            "clusters", (cluster_xml(cl, v) for cl in self.clusters))))
+            "clusters", (cluster_xml(cl, v, pool.id) for cl in self.clusters))))
         for dc in self.datacenters:
             out.append(interaction("GET", f"{API}/datacenters/{dc.id}/storagedomains",
                                    body=_collection("storage_domains", (
@@ -948,9 +1352,48 @@ class SyntheticEngine:
                                    body=XML_DECL + vm_xml(vm, with_ovf=not vm.ovf_missing_always,
                                                           indent="")))
         out += self._msd_interactions()
+        out += self._restore_interactions()
         for item, times in self._extra:
             out = self._insert(out, item, times)
         return out
+
+    def _restore_interactions(self) -> List[dict]:
+        """What a restore reads of the target (engine-facts B5): MAC pools, cluster levels,
+        networks and vNIC profiles, the newest event, and each cluster's VMs with their
+        NICs (``GET /vms?follow=nics&search=cluster=NAME``: the MACs a pool has given out)."""
+        out = [interaction("GET", f"{API}/macpools", body=_collection(
+                   "mac_pools", (mac_pool_xml(p) for p in self.mac_pools))),
+               interaction("GET", f"{API}/clusterlevels", body=_collection(
+                   "cluster_levels", (cluster_level_xml(v) for v in self.cluster_levels))),
+               interaction("GET", f"{API}/networks", body=_collection(
+                   "networks", (network_xml(n) for n in self.networks))),
+               interaction("GET", f"{API}/vnicprofiles", body=_collection(
+                   "vnic_profiles", (vnic_profile_xml(n, name, pid) for n in self.networks
+                                     for name, pid in n.profiles.items()))),
+               interaction("GET", with_query(f"{API}/events", max="1"), body=_collection(
+                   "events", [event_xml(self.newest_event, 30, "User admin@internal-authz "
+                                        "connecting from '10.0.0.1' using session 'x' logged "
+                                        "in.")]))]
+        for disk_id, alias in self.disks.items():
+            out.append(interaction("GET", f"{API}/disks/{disk_id}", body=XML_DECL + _disk_xml(
+                disk_id, _stable_id(disk_id, "image"), ZERO, alias=alias, size=20 * 1024 ** 3,
+                actual=2 * 1024 ** 3).replace("\n    ", "\n").lstrip()))
+        for cl in self.clusters:
+            vms = [vm for vm in self.vms if vm.cluster is cl]
+            out.append(interaction("GET", with_query(f"{API}/vms", follow="nics",
+                                                     search=f"cluster={_search_value(cl.name)}"),
+                                   body=_collection("vms", (self._vm_with_nics(vm) for vm in vms))))
+        return out
+
+    def _vm_with_nics(self, vm: SynthVm) -> str:
+        text = vm_xml(vm, with_ovf=False)
+        i = "            "
+        nics = "".join(
+            f'{i}<nic id="{_stable_id(vm.id, "nic", n["name"])}">\n{i}    <name>{escape(n["name"])}'
+            f"</name>\n{i}    <mac>\n{i}        <address>{mac}</address>\n{i}    </mac>\n{i}</nic>\n"
+            for n, mac in _ovf_nic_macs(vm.ovf))
+        return text.replace("    </vm>\n", f"        <nics>\n{nics}        </nics>\n    </vm>\n") \
+            if nics else text
 
     def _job(self, key: str) -> str:
         return _uuid(random.Random(f"{self.seed}:job:{key}"))
@@ -1090,8 +1533,8 @@ def demo_engine() -> SyntheticEngine:
                disks=[SynthDisk("lab-db01_Disk1", 20, 3, boot=True),
                       SynthDisk("lab-db01_Disk2", 10, 1, storage_domain="lab-data2")],
                nics=[SynthNic("nic1", "lab-net")], ovf_missing_in_list=True)
-    eng.add_restore("web01-1", cluster="prod-a")
-    eng.add_restore("web01-2", cluster="prod-a")
+    eng.add_restore("web01-1", cluster="prod-a", of="web01")
+    eng.add_restore("web01-2", cluster="prod-a", of="web01")
     eng.add_unregistered("rhel8-base", "prod-data2", kind="template",
                          description="RHEL 8 golden image (old engine)")
     eng.add_unregistered("legacy-app01", "prod-data2", memory_mb=2048,
