@@ -2,7 +2,7 @@
 
 The VMs are varied the way a real estate is (OS family, memory, vCPUs, 1-6 disks on
 different interfaces, formats and storage domains, 1-4 NICs on different networks, some
-descriptions), built with :class:`ovirt_backup_plugin.synth.SyntheticEngine`, so every OVF
+descriptions), built with :class:`ovirt_backup_plugin.testing.synth.SyntheticEngine`, so every OVF
 is in the engine's dialect and averages about 12 KB.
 
 The cassette holds only what the benchmark runs ask for (in this order):
@@ -26,8 +26,8 @@ import time
 from pathlib import Path
 from typing import Dict, List, Tuple
 
-from ovirt_backup_plugin import synth
-from ovirt_backup_plugin.synth import SynthDisk, SyntheticEngine, SynthNic
+from ovirt_backup_plugin.testing import synth
+from ovirt_backup_plugin.testing.synth import SynthDisk, SyntheticEngine, SynthNic
 
 #: Bump when the generated inventory changes, so cached cassettes are not reused.
 GENERATOR_VERSION = 1

@@ -112,7 +112,7 @@ def run_measured(label: str, argv: Sequence[str], *, log_dir: Path, env=None,
 
 
 class ReplayServer:
-    """``python -m ovirt_backup_plugin.replay CASSETTE --delay D`` in its own process."""
+    """``python -m ovirt_backup_plugin.testing.replay CASSETTE --delay D`` in its own process."""
 
     def __init__(self, cassette: Path, *, delay: float, log_path: Path,
                  password: str = "replay-secret", startup_timeout: float = 600):
@@ -128,7 +128,7 @@ class ReplayServer:
         self._log = open(self.log_path, "wb")
         t0 = time.perf_counter()
         self.proc = subprocess.Popen(
-            [sys.executable, "-m", "ovirt_backup_plugin.replay", str(self.cassette),
+            [sys.executable, "-m", "ovirt_backup_plugin.testing.replay", str(self.cassette),
              "--port", "0", "--delay", str(self.delay), "--password", self.password],
             stdout=subprocess.PIPE, stderr=self._log)
         line: List[bytes] = []
