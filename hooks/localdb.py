@@ -13,7 +13,10 @@ newest of every VM reads one row per VM whatever the number of generations) and 
 the hash answer the other queries.
 
 A run writes inside one transaction that ``after_backup`` commits; a crash or failure before
-that leaves the previous generation as it was and no trace of the half run. ``attach
+that leaves the previous generation as it was and no trace of the half run. The run's event
+cursor is a column of its ``runs`` row, so it is committed with its generation or not at
+all. ``carry_over`` (the unchanged VMs of an incremental run) is one ``INSERT ... SELECT``
+over the items, joined to ``blobs`` so that only what is held is referenced. ``attach
 --fresh`` sets a catalog aside as ``catalog.set-aside-<time>.sqlite`` beside it; nothing is
 deleted. A catalog written by version 0.1 (format 1) is upgraded in place, in one
 transaction, when it is first opened; one of a newer format is refused.
@@ -180,6 +183,25 @@ def write_ovf(run, state, vm, settings):
 
 
 @hookimpl
+def carry_over(run, state, items, settings):
+    """The unchanged VMs in one ``executemany`` of ``INSERT ... SELECT`` from ``blobs``: a
+    row is recorded only when its blob is here, so what was lost is told, not referenced."""
+    try:
+        before = state.db.total_changes
+        state.db.executemany(
+            "INSERT OR REPLACE INTO vms SELECT ?, ?, ?, ?, ?, ?, hash, ? FROM blobs WHERE hash = ?",
+            [(run.id, i.vm_id, i.name, i.kind, i.datacenter, i.cluster, ",".join(i.flags),
+              i.ovf_hash) for i in items])
+        if state.db.total_changes - before == len(items):
+            return []
+        held = {r[0] for r in state.db.execute("SELECT vm_id FROM vms WHERE run_id = ?",
+                                               (run.id,))}
+    except sqlite3.Error as e:
+        raise _failed(settings, "write to", e) from e
+    return [i.vm_id for i in items if i.vm_id not in held]
+
+
+@hookimpl
 def after_backup(run, state, settings, outcome, note):
     db = state.db
     try:
@@ -190,9 +212,10 @@ def after_backup(run, state, settings, outcome, note):
             return
         if not state.recorded:    # a retried commit does not record the run twice
             db.execute("SAVEPOINT record")
+            rows = db.execute("SELECT count(*) FROM vms WHERE run_id = ?", (run.id,)).fetchone()[0]
             db.execute("INSERT INTO runs VALUES (?, ?, datetime('now'), ?, ?, ?, ?, ?, ?, ?)", (
                 run.id, run.started_at.isoformat(), run.system, run.engine_url,
-                run.datacenter, state.rows, run.mode, run.reason, run.cursor))
+                run.datacenter, rows, run.mode, run.reason, run.cursor))
             db.execute("INSERT INTO latest (vm_id, run_id, generations) SELECT vm_id, run_id, 1 "
                        "FROM vms WHERE run_id = ? ON CONFLICT(vm_id) DO UPDATE SET "
                        "generations = latest.generations + 1, run_id = CASE WHEN "
@@ -341,14 +364,14 @@ def list_generations(settings):
         return []
     db = connect(settings)
     try:
-        rows = db.execute("SELECT id, started_at, vm_count, mode, note, cursor FROM runs "
-                          "ORDER BY started_at DESC, id DESC").fetchall()
+        rows = db.execute("SELECT id, started_at, vm_count, mode, note, cursor, datacenter "
+                          "FROM runs ORDER BY started_at DESC, id DESC").fetchall()
     except sqlite3.Error as e:
         raise _failed(settings, "read", e) from e
     finally:
         db.close()
     return [GenerationInfo(id=r[0], taken_at=dt.datetime.fromisoformat(r[1]), vms=r[2] or 0,
-                           mode=r[3], reason=r[4], cursor=r[5]) for r in rows]
+                           mode=r[3], reason=r[4], cursor=r[5], datacenter=r[6]) for r in rows]
 
 
 # -- the store -------------------------------------------------------------------------

@@ -19,7 +19,10 @@ Layout of the container (format 2)::
     set-aside/<time>/...   manifests and index set aside by ``attach --fresh``
 
 A run becomes visible with its manifest, the one object ``after_backup`` writes when the
-run succeeded; the index is updated right after. A listing reads the names under
+run succeeded (with the run's mode, reason, event cursor and scope: the cursor is committed
+with its generation or not at all); the index is updated right after. ``carry_over`` adds
+the unchanged VMs of an incremental run to that manifest (no request: the blobs were
+listed by ``before_backup``). A listing reads the names under
 ``runs/`` and the index, and reads a manifest only when the index misses it (an index
 update that failed, or a container written by version 0.1, whose manifests carry no
 index): a bounded number of objects, however many generations there are. An abandoned run
@@ -88,7 +91,8 @@ class _Index:
     """Every generation (oldest first) and, per VM, its versions and where they hold."""
 
     runs: list = field(default_factory=list)     # [run id, started_at, vm count, mode,
-                                                 #  reason, cursor]
+                                                 #  reason, cursor, datacenter]; entries
+                                                 #  written before 0.3 lack the datacenter
     vms: dict = field(default_factory=dict)      # vm id -> [[name, kind, dc, cluster, hash,
                                                  #  flags, [[first, last], ...]], ...]
 
@@ -159,7 +163,8 @@ def _manifest_entries(manifest: dict) -> list:
 
 def _manifest_run(manifest: dict) -> list:
     return [manifest["run"], manifest["started_at"], len(manifest["vms"]),
-            manifest.get("mode", "full"), manifest.get("reason", ""), manifest.get("cursor")]
+            manifest.get("mode", "full"), manifest.get("reason", ""), manifest.get("cursor"),
+            manifest.get("datacenter")]
 
 
 # --------------------------------------------------------------------------------------
@@ -325,6 +330,20 @@ def write_ovf(vm, state):
 
 
 @hookimpl
+def carry_over(state, items):
+    """The unchanged VMs join the manifest ``after_backup`` writes; a VM whose blob is not
+    in the container (listed by ``before_backup``) is handed back to be read again."""
+    lost = []
+    for item in items:
+        if "ovf/" + _safe(item.ovf_hash, "ovf_hash") not in state.known:
+            lost.append(item.vm_id)
+            continue
+        state.entries[item.vm_id] = [item.vm_id, item.name, item.kind, item.datacenter,
+                                     item.cluster, item.ovf_hash, ",".join(item.flags)]
+    return lost
+
+
+@hookimpl
 def after_backup(run, state, outcome, note):
     store = state.store
     if not outcome.ok:
@@ -348,7 +367,7 @@ def after_backup(run, state, outcome, note):
         state.committed = True
     try:
         state.index.add([run.id, run.started_at.isoformat(), len(state.entries), run.mode,
-                         run.reason, run.cursor], list(state.entries.values()))
+                         run.reason, run.cursor, run.datacenter], list(state.entries.values()))
         store.save_index(state.index)
         if state.fmt < FORMAT:        # a new container, or one written by 0.1: record it
             owner = store.owner()
@@ -445,12 +464,15 @@ def read_ovf(item, settings):
 def list_generations(settings):
     store = _open(settings)
     try:
-        store.check_format()
+        if store.check_format() == 0 and not store.names("runs/", missing=None):
+            return []                       # nothing stored yet (maybe no container)
         index, _ = store.index()
     finally:
         store.close()
     return [GenerationInfo(id=r[0], taken_at=dt.datetime.fromisoformat(r[1]), vms=r[2],
-                           mode=r[3], reason=r[4], cursor=r[5]) for r in reversed(index.runs)]
+                           mode=r[3], reason=r[4], cursor=r[5],
+                           datacenter=r[6] if len(r) > 6 else None)
+            for r in reversed(index.runs)]
 
 
 @hookimpl

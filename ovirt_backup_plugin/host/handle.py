@@ -125,6 +125,10 @@ class ProviderHandle:
     def before_backup(self, run: Run, engine: Engine, note: Note = quiet) -> object:
         return self._call("before_backup", run=run, engine=engine, note=note)
 
+    def carry_over(self, run: Run, state: object, items: List[Restorable]) -> List[str]:
+        result = self._call("carry_over", run=run, state=state, items=items)
+        return [str(vm_id) for vm_id in result or ()]
+
     def write_ovf(self, run: Run, state: object, vm: VmBackup) -> Optional[bool]:
         result = self._call("write_ovf", run=run, state=state, vm=vm)
         return None if result is None else bool(result)
