@@ -39,7 +39,7 @@ log = logging.getLogger("ovirt_backup_plugin")
 # -- commands --------------------------------------------------------------------------
 def cmd_backup(args: argparse.Namespace, session: Session) -> int:
     report = runner.guarded_backup(session, datacenter=args.datacenter, wait=args.wait,
-                                   wait_timeout=args.wait_timeout, echo=echo)
+                                   wait_timeout=args.wait_timeout, echo=echo, full=args.full)
     for line in report.skipped:
         warn(f"warning: skipped {line}")
     return report.exit_code
@@ -162,6 +162,8 @@ def build_parser() -> argparse.ArgumentParser:
 
     b = sub.add_parser("backup", help="back up every VM's OVF to the enabled providers")
     b.add_argument("--datacenter", help="only this data center (default: all)")
+    b.add_argument("--full", action="store_true", help="read every VM's OVF (a full sweep), "
+                   "even when [backup] mode = auto would follow the engine's events")
     runner.add_lock_arguments(b)
     runner.add_run_parser(sub)
 

@@ -24,10 +24,11 @@ from typing import Callable, Dict, Iterator, List, Optional
 from ..engine import Engine, EngineVm
 from ..errors import BackupError
 from ..host import ProviderHandle
-from ..model import FLAG_ID_MISMATCH, BackupOutcome, Run, VmBackup, utcnow
+from ..model import FLAG_ID_MISMATCH, MODE_INCREMENTAL, BackupOutcome, Run, VmBackup, utcnow
 from ..ovf import seal
 from ..stores.ownership import ensure_owned
-from .capture import Captured, CapturedVm, captured
+from .capture import Captured, CapturedVm
+from .incremental import Capture, carry_unchanged, keep_unread, sweep
 
 log = logging.getLogger(__name__)
 
@@ -42,6 +43,7 @@ class ProviderReport:
     written: int = 0
     new_blobs: int = 0
     messages: List[str] = field(default_factory=list)
+    carried: int = 0                      # of the written: unchanged, recorded by reference
 
 
 @dataclass
@@ -74,6 +76,8 @@ class BackupReport:
             parts.append(f"{len(self.skipped)} skipped")
         if self.warnings:
             parts.append(f"{len(self.warnings)} warning(s)")
+        mode = "incremental" if self.run.mode == MODE_INCREMENTAL else "full sweep"
+        parts.append(f"{mode}: {self.run.reason}" if self.run.reason else mode)
         return "; ".join(parts)
 
 
@@ -117,14 +121,22 @@ class _Open:
     report: ProviderReport
 
 
+#: Decides how a run captures (backup.incremental.plan_capture): given the engine, the
+#: providers and the run's scope, what to read and what to record by reference.
+Planner = Callable[[Engine, List[ProviderHandle], Optional[str]], Capture]
+
+
 def run_backup(engine: Engine, handles: List[ProviderHandle], *, system: str,
                datacenter: Optional[str] = None,
                echo: Callable[[str], None] = lambda s: None,
                should_stop: Optional[Callable[[], bool]] = None,
-               workers: Optional[int] = None) -> BackupReport:
+               workers: Optional[int] = None,
+               planner: Optional[Planner] = None) -> BackupReport:
     """``should_stop`` is asked after each VM; when true the run is abandoned like a
     failed one (no provider keeps it) and the report is marked ``stopped``. ``workers``:
-    processes that read pages and parse OVFs (None: one per core; 0: none)."""
+    processes that read pages and parse OVFs (None: one per core; 0: none). ``planner``
+    decides between a sweep and an incremental run (none: a sweep that records no event
+    cursor, as before incremental capture)."""
     scope = fetch_scope(handles, datacenter)
     run = new_run(system, engine.url, scope)
     report = BackupReport(run=run)
@@ -135,6 +147,16 @@ def run_backup(engine: Engine, handles: List[ProviderHandle], *, system: str,
         except BackupError as e:
             handles, report.error = [], str(e)
             echo(f"  run failed: {e}")
+
+    capture = sweep(engine, scope, workers=workers)
+    if planner is not None and handles and any(h.implements("write_ovf") for h in handles):
+        try:
+            capture = planner(engine, handles, scope)
+        except BackupError as e:
+            handles, report.error = [], str(e)
+            echo(f"  run failed: {e}")
+        run = report.run = capture.stamp(run)
+        echo(f"  {capture.describe()}")
 
     opened: List[_Open] = []
     for h in handles:
@@ -148,17 +170,24 @@ def run_backup(engine: Engine, handles: List[ProviderHandle], *, system: str,
             _fail(rep, str(e), echo)
 
     writers = [o for o in opened if o.handle.implements("write_ovf")]
+
+    def fail(o: _Open, reason: str) -> None:
+        _fail(o.report, reason, echo)
+
     try:
         if writers:
-            for vm, capture in _until_stopped(captured(engine, scope, workers=workers),
-                                              should_stop, report, echo):
+            carried = carry_unchanged(capture, run, writers, backup_of, fail, echo)
+            report.vms_seen += carried
+            report.vms_backed_up += carried
+            for vm, got in _until_stopped(capture.vms(), should_stop, report, echo):
                 report.vms_seen += 1
-                if not capture.ok:
-                    report.skipped.append(f"{vm.name} ({vm.id}): {capture.error}")
-                    echo(f"  skipped VM {vm.name} ({vm.id}): {capture.error}; its previous "
+                if not got.ok:
+                    report.skipped.append(f"{vm.name} ({vm.id}): {got.error}")
+                    echo(f"  skipped VM {vm.name} ({vm.id}): {got.error}; its previous "
                          "backup is kept")
+                    capture.unread.append(vm)
                     continue
-                backup = backup_of(vm, capture)
+                backup = backup_of(vm, got)
                 if FLAG_ID_MISMATCH in backup.flags:
                     assert backup.identity is not None
                     warning = (f"VM {vm.name} ({vm.id}): its OVF carries another id "
@@ -168,6 +197,8 @@ def run_backup(engine: Engine, handles: List[ProviderHandle], *, system: str,
                     echo(f"  warning: {warning}")
                 if _write(writers, run, backup, echo):
                     report.vms_backed_up += 1
+            if not report.stopped:
+                keep_unread(capture, run, writers, backup_of, fail, echo)
     except BackupError as e:
         report.error = str(e)
         echo(f"  run failed: {e}")
@@ -175,7 +206,8 @@ def run_backup(engine: Engine, handles: List[ProviderHandle], *, system: str,
     for o in opened:
         rep = o.report
         outcome = BackupOutcome(ok=rep.ok and not report.error, written=rep.written,
-                                new_blobs=rep.new_blobs, reason=rep.reason or report.error)
+                                new_blobs=rep.new_blobs, reason=rep.reason or report.error,
+                                carried=rep.carried)
         try:
             o.handle.after_backup(run, o.state, engine, outcome, _noter(rep, echo))
         except BackupError as e:

@@ -50,6 +50,7 @@ from .. import durations
 from ..engine import Engine
 from ..errors import BackupError, ConfigError
 from ..host import Config, Session
+from .incremental import CaptureSettings, plan_capture
 from .lock import LockBusy, LockStopped, RunLock, format_seconds
 from .run import EXIT_FAILED, EXIT_OK, EXIT_PARTIAL, BackupReport, run_backup
 
@@ -125,9 +126,11 @@ def guarded_backup(session: Session, *, datacenter: Optional[str] = None, wait: 
                    echo: Callable[[str], None] = lambda s: None,
                    stop: Optional[threading.Event] = None,
                    should_stop: Optional[Callable[[], bool]] = None,
-                   on_report: Optional[Callable[[BackupReport], None]] = None) -> BackupReport:
+                   on_report: Optional[Callable[[BackupReport], None]] = None,
+                   full: bool = False) -> BackupReport:
     """One backup run under the system's lock, then ``on_report(report)``, then its
-    audit event (if enabled; not for a stopped run).
+    audit event (if enabled; not for a stopped run). The run is incremental when
+    ``[backup] mode = auto`` and it is safe (backup.incremental); ``full`` forces a sweep.
 
     Raises
     :class:`LockBusy` when another backup runs (and ``wait`` is false or timed out),
@@ -135,13 +138,17 @@ def guarded_backup(session: Session, *, datacenter: Optional[str] = None, wait: 
     """
     config: Config = session.config
     send_event = events_enabled(config)
+    settings = CaptureSettings(mode=config.mode, full_every=config.full_every,
+                               force_full=full, workers=config.workers)
     lock = RunLock(config.state_dir, config.system)
     lock.acquire(wait=wait, timeout=wait_timeout, stop=stop,
                  on_wait=lambda m: log.warning("%s", m))
     try:
         report = run_backup(session.engine, session.handles, system=config.system,
                             datacenter=datacenter, echo=echo, should_stop=should_stop,
-                            workers=config.workers)
+                            workers=config.workers,
+                            planner=lambda engine, handles, scope: plan_capture(
+                                engine, handles, scope, settings, echo))
     finally:
         lock.release()
     if on_report is not None:
@@ -201,10 +208,11 @@ class Runner:
     # -- the loop ------------------------------------------------------------------------
     def run(self) -> int:
         events_enabled(self.config)            # a bad setting fails before the first run
+        _ = (self.config.mode, self.config.full_every)   # so do these
         every = self.every or 0.0
         if not self.once and every < SHORT_INTERVAL:
-            log.warning("runs every %s: every run reads every VM's OVF from the engine; "
-                        "an interval under 1m is meant for tests", format_seconds(every))
+            log.warning("runs every %s: an interval under 1m is meant for tests (a sweep "
+                        "reads every VM's OVF)", format_seconds(every))
         runner_lock = None
         if not self.once:
             runner_lock = RunLock(self.config.state_dir, self.config.system, kind="runner")

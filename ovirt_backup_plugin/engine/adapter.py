@@ -210,6 +210,23 @@ class Engine:
                         lambda: vms_service.list(all_content=True, max=size, search=search))
         return [self._engine_vm(vms_service, vm) for vm in vms]
 
+    def vms_by_id(self, ids: Sequence[str], *, batch: int = 50) -> List[EngineVm]:
+        """The VMs with these ids, with their OVFs, ``batch`` ids per request
+        (``GET /vms?all_content=true&max=<batch>&search=id=A or id=B ...``: OR is supported,
+        engine-facts B6). ``max`` is always ``batch``: the engine caches every distinct
+        (search text, max) for ever (bll/SearchQuery L95, L526-529), so one value of it
+        keeps that growth to one entry per batch. An id the engine does not have is absent
+        from the answer. The URL stays far below Apache's 8190 bytes (50 ids: ~2.3 KB)."""
+        vms_service = self.system_service.vms_service()
+        out: List[EngineVm] = []
+        for start in range(0, len(ids), batch):
+            search = " or ".join(f"id={vm_id}" for vm_id in ids[start:start + batch])
+            vms = self.call(f"reading {min(batch, len(ids) - start)} VM(s) by id",
+                            lambda search=search: vms_service.list(  # type: ignore[misc]
+                                all_content=True, max=batch, search=search))
+            out += [self._engine_vm(vms_service, vm) for vm in vms]
+        return out
+
     def __getstate__(self) -> Dict[str, Any]:
         """What a worker process needs to read pages itself: settings and the inventory
         already read; never the connection (a worker logs in on its own)."""
