@@ -24,6 +24,7 @@ from .host import Config, Session, load_config
 from .host.plugins import check_provider, get_plugin_manager, installed_providers
 from .model import Query, Restorable, VnicProfileMapping
 from .output import echo, print_listing, table, warn
+from .restore.generations import generations_of
 from .restore.history import history
 from .restore.listing import gather, select
 from .restore.picker import pick
@@ -56,7 +57,8 @@ def _query(args: argparse.Namespace, *, every: bool = False) -> Query:
 def cmd_list(args: argparse.Namespace, session: Session) -> int:
     handles = session.chosen(args.provider)
     listing = gather(handles, session.engine, _query(args, every=args.generations))
-    print_listing(listing, as_json=args.json, every=args.generations)
+    print_listing(listing, as_json=args.json, every=args.generations,
+                  generations=generations_of(handles) if args.generations else None)
     return 1 if listing.errors else 0
 
 
