@@ -24,10 +24,11 @@ the generation or not at all.
   952, bumps every VM's ``<Generation>``; affinity groups, permissions, template and
   cluster updates ...), or an event of a VM code that names no VM;
 * the per-run cross-check does not add up: the engine's VM count (``GET /ovirt-engine/api``
-  summary, one small request) against what the generation would hold, and a sample of VMs
-  no event named, read with the changed ones (no extra request) and compared with the
-  stored content hash -- which includes ``<Generation>``, so it is stronger than comparing
-  ``<Generation>`` alone, and needs nothing more stored.
+  summary, one small request, on every run of every data center) against what the
+  generation would hold, and a sample of VMs no event named, read in the same batches as
+  the changed ones (no extra request; a run with nothing to read has no sample) and
+  compared with the stored content hash -- which includes ``<Generation>``, so it is
+  stronger than comparing ``<Generation>`` alone, and needs nothing more stored.
 
 The cursor a run records is the newest followed event that is older than the engine's
 clock minus :attr:`CaptureSettings.overlap` (an id lower than one seen may become visible a
@@ -181,6 +182,13 @@ class _Sweep(Exception):
     """Why this run must be a sweep."""
 
 
+def _aware(when: Optional[dt.datetime]) -> Optional[dt.datetime]:
+    """A time a store gave without a zone is UTC (what every store writes)."""
+    if when is not None and when.tzinfo is None:
+        return when.replace(tzinfo=dt.timezone.utc)
+    return when
+
+
 def _age(since: Optional[dt.datetime], now: dt.datetime) -> str:
     if since is None:
         return "unknown"
@@ -210,13 +218,14 @@ def _bases(carriers: Sequence[ProviderHandle], engine: Engine, scope: Optional[s
             raise _Sweep(f"the newest generation of {h.name} covers "
                          f"{newest.datacenter or 'every data center'}, this run "
                          f"{scope or 'every data center'}")
-        last_full = next((g.taken_at for g in gens if g.mode == MODE_FULL), None)
+        last_full = _aware(next((g.taken_at for g in gens if g.mode == MODE_FULL), None))
         if last_full is None or now - last_full >= settings.full_every:
             raise _Sweep(f"the last full sweep in {h.name} was "
                          f"{_age(last_full, now) + ' ago' if last_full else 'never'} "
                          f"(full_every {_age(now - settings.full_every, now)})")
-        if newest.taken_at is not None and now - newest.taken_at >= EVENT_RETENTION:
-            raise _Sweep(f"the newest generation of {h.name} is {_age(newest.taken_at, now)} "
+        taken = _aware(newest.taken_at)
+        if taken is not None and now - taken >= EVENT_RETENTION:
+            raise _Sweep(f"the newest generation of {h.name} is {_age(taken, now)} "
                          "old; the engine keeps events 30 days")
         try:
             items = h.list_restorable(Query(generation=newest.id), engine)
@@ -327,7 +336,9 @@ def _incremental(engine: Engine, bases: List[_Base], scope: Optional[str],
     if total and len(named) > max(settings.batch, settings.changed_share * total):
         raise _Sweep(f"{len(named)} VMs changed, more than {settings.changed_share:.0%} of "
                      f"{total}: a sweep is cheaper")
-    unnamed = sorted(set(known) - named)
+    # The sample rides along with the VMs to read (same batches, no extra request); a run
+    # with nothing to read reads no sample: the count, the gap check and full_every hold.
+    unnamed = sorted(set(known) - named) if named else []
     sample = sorted(random.Random().sample(unnamed, min(settings.sample, len(unnamed))))
     wanted = sorted(named) + sample
     fetched: Dict[str, CapturedVm] = {}
@@ -350,7 +361,7 @@ def _incremental(engine: Engine, bases: List[_Base], scope: Optional[str],
             raise _Sweep(f"cross-check: VM {vm.name} ({vm.id}) changed without an event (its "
                          f"OVF is not the one generation {item.generation} holds)")
     gone = named - set(fetched)
-    check = f"sample of {len(sample)} ok"
+    check = f"sample of {len(sample)} ok" if sample else "no sample (nothing to read)"
     whole = next((items for b, items in zip(bases, held)
                   if b.handle.settings.datacenter is None), None)
     if scope is None and whole is not None and status.vms is not None:

@@ -41,8 +41,10 @@ SSO
     ``cassettes/sso.yaml``). An SSO request with no recorded answer gets 400 JSON
     ``access_denied``. Tokens and passwords are never stored, logged or compared in clear.
 
-Run ``python -m ovirt_backup_plugin.replay CASSETTE... [--port N] [--delay S]
-[--fallback path]`` to serve in the foreground; the first line on stdout is the URL.
+Run ``python -m ovirt_backup_plugin.testing.replay CASSETTE... [--port N] [--delay S]
+[--fallback path] [--stats FILE]`` to serve in the foreground; the first line on stdout is
+the URL. ``--stats`` keeps the count of requests and body bytes in a JSON file (what the
+benchmarks compare runs by).
 """
 from __future__ import annotations
 
@@ -201,6 +203,7 @@ class _Handler(LoopbackHandler):
         self.end_headers()
         if self.command != "HEAD":
             self.write_payload(payload)
+        self.engine.count(len(body), len(payload))
 
     do_GET = do_POST = do_PUT = do_DELETE = do_PATCH = do_HEAD = _handle
 
@@ -231,6 +234,20 @@ class ReplayEngine(LoopbackServer):
         self.fallbacks: List[str] = []
         self.composed: List[str] = []
         self.username = self._recorded_username()
+        self.stats = {"requests": 0, "bytes_in": 0, "bytes_out": 0}   # bodies, as sent
+        self.stats_path: Optional[str] = None       # rewritten after every request
+
+    def count(self, bytes_in: int, bytes_out: int) -> None:
+        """Count one answered request (``stats``; written to ``stats_path`` when set)."""
+        with self._lock:
+            self.stats["requests"] += 1
+            self.stats["bytes_in"] += bytes_in
+            self.stats["bytes_out"] += bytes_out
+            if self.stats_path:
+                tmp = self.stats_path + ".tmp"
+                with open(tmp, "w", encoding="utf-8") as f:
+                    json.dump(self.stats, f)
+                os.replace(tmp, self.stats_path)
 
     # The interactions, swapped as a whole by reload(): a request is answered from one
     # table, old or new, never from a mix.
@@ -422,11 +439,14 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     parser.add_argument("--password", default="replay-secret",
                         help="the password the SSO token request must carry")
     parser.add_argument("-v", "--verbose", action="store_true", help="log every request")
+    parser.add_argument("--stats", metavar="FILE", help="keep the number of requests and the "
+                        "bytes of their bodies in this JSON file (rewritten after each request)")
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.DEBUG if args.verbose else logging.WARNING,
                         format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     engine = ReplayEngine(args.cassettes, fallback=args.fallback, delay=args.delay,
                           password=args.password, host=args.host, port=args.port)
+    engine.stats_path = args.stats
     stop = threading.Event()
     signal.signal(signal.SIGTERM, lambda *_: stop.set())
     with engine:
