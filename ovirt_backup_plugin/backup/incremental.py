@@ -377,7 +377,7 @@ def _incremental(engine: Engine, bases: List[_Base], scope: Optional[str],
     unchanged = len(set(known) - gone - set(fetched))
     reason = (f"{len(events)} event(s) since event {cursor}; {len(fetched)} VM(s) read "
               f"({len(named & set(fetched))} named by events, {len(sample)} sampled), "
-              f"{len(gone)} removed, {unchanged} carried over; cross-check: {check}")
+              f"{len(gone & set(known))} removed, {unchanged} carried over; cross-check: {check}")
     order = [fetched[k] for k in wanted if k in fetched]
     return Capture(MODE_INCREMENTAL, reason, new_cursor, lambda: iter(order), carry,
                    engine=engine, batch=settings.batch)
