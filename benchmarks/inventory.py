@@ -13,6 +13,8 @@ The cassette holds only what the benchmark runs ask for (in this order):
   plus the empty page after a full last one;
 * ``GET /vms`` (plain list, no OVF) for the baseline's listing;
 * ``GET /vms/{id}?all_content=true`` for every VM (the baseline's single reads).
+* ``GET /ovirt-engine/api`` and ``GET /events`` (empty): where a sweep places its event
+  cursor (benchmarks/run.py runs with ``[backup] mode = full``: every run a sweep).
 
 No storage-domain lists and no data-center-scoped pages: nothing in the runs asks for them.
 Everything is deterministic (fixed seed), so a cached cassette is reused by N.
@@ -30,7 +32,7 @@ from ovirt_backup_plugin.testing import synth
 from ovirt_backup_plugin.testing.synth import SynthDisk, SyntheticEngine, SynthNic
 
 #: Bump when the generated inventory changes, so cached cassettes are not reused.
-GENERATOR_VERSION = 1
+GENERATOR_VERSION = 2
 SEED = 20261126
 PAGE_SIZE = 100          # the engine adapter's default (EngineSettings.page_size)
 
@@ -121,7 +123,8 @@ def interactions(eng: SyntheticEngine, page_size: int = PAGE_SIZE) -> List[dict]
         out.append(synth.interaction(
             "GET", synth.with_query(f"{synth.API}/vms/{vm.id}", all_content="true"),
             body=synth.XML_DECL + synth.vm_xml(vm, with_ovf=True, indent="")))
-    return out
+    out += eng._feed_interactions()       # the API root and the (empty) events feed, where a
+    return out                            # sweep places its cursor
 
 
 def _stats(values: List[int]) -> Dict[str, float]:

@@ -115,8 +115,10 @@ class ReplayServer:
     """``python -m ovirt_backup_plugin.testing.replay CASSETTE --delay D`` in its own process."""
 
     def __init__(self, cassette: Path, *, delay: float, log_path: Path,
-                 password: str = "replay-secret", startup_timeout: float = 600):
+                 password: str = "replay-secret", startup_timeout: float = 600,
+                 extra_args: Sequence[str] = ()):
         self.cassette, self.delay, self.log_path = cassette, delay, log_path
+        self.extra_args = list(extra_args)
         self.password, self.startup_timeout = password, startup_timeout
         self.proc: Optional[subprocess.Popen] = None
         self.url = ""
@@ -129,7 +131,8 @@ class ReplayServer:
         t0 = time.perf_counter()
         self.proc = subprocess.Popen(
             [sys.executable, "-m", "ovirt_backup_plugin.testing.replay", str(self.cassette),
-             "--port", "0", "--delay", str(self.delay), "--password", self.password],
+             "--port", "0", "--delay", str(self.delay), "--password", self.password,
+             *self.extra_args],
             stdout=subprocess.PIPE, stderr=self._log)
         line: List[bytes] = []
         reader = threading.Thread(target=lambda: line.append(self.proc.stdout.readline()),

@@ -65,7 +65,8 @@ def write_config(path: Path, url: str, state_dir: Path, system: str) -> Path:
         "# written by benchmarks/run.py\n"
         f"[engine]\nurl = {url}\nusername = admin@internal\n"
         "password_env = BENCH_ENGINE_PASSWORD\npage_size = 100\ntimeout = 600\n\n"
-        f"[backup]\nsystem = {system}\nproviders = localdb\nstate_dir = {state_dir}\n")
+        f"[backup]\nsystem = {system}\nproviders = localdb\nstate_dir = {state_dir}\n"
+        "mode = full\n")   # every run a sweep (what this compares); incremental.py: the rest
     return path
 
 

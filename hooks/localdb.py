@@ -13,7 +13,10 @@ newest of every VM reads one row per VM whatever the number of generations) and 
 the hash answer the other queries.
 
 A run writes inside one transaction that ``after_backup`` commits; a crash or failure before
-that leaves the previous generation as it was and no trace of the half run. ``attach
+that leaves the previous generation as it was and no trace of the half run. The run's event
+cursor is a column of its ``runs`` row, so it is committed with its generation or not at
+all. ``carry_over`` (the unchanged VMs of an incremental run) is one ``INSERT ... SELECT``
+over the items, joined to ``blobs`` so that only what is held is referenced. ``attach
 --fresh`` sets a catalog aside as ``catalog.set-aside-<time>.sqlite`` beside it; nothing is
 deleted. A catalog written by version 0.1 (format 1) is upgraded in place, in one
 transaction, when it is first opened; one of a newer format is refused.
@@ -190,6 +193,33 @@ def write_ovf(run, state, vm, settings):
 
 
 @hookimpl
+def carry_over(run, state, items, settings):
+    """The unchanged VMs: the items into a temporary table, then one ``INSERT ... SELECT``
+    joined to ``blobs``, so that a row is recorded only when its blob is here and what was
+    lost is told, not referenced (10,000 VMs: about 0.1 s, the indexes' upkeep)."""
+    db = state.db
+    try:
+        db.execute("CREATE TEMP TABLE IF NOT EXISTS carry (vm_id TEXT, name TEXT, kind TEXT,"
+                   " datacenter TEXT, cluster TEXT, hash TEXT, flags TEXT)")
+        db.execute("DELETE FROM carry")
+        db.executemany("INSERT INTO carry VALUES (?, ?, ?, ?, ?, ?, ?)", [
+            (i.vm_id, i.name, i.kind, i.datacenter, i.cluster, i.ovf_hash, ",".join(i.flags))
+            for i in items])
+        carried = db.execute(
+            "INSERT OR REPLACE INTO vms SELECT ?, c.vm_id, c.name, c.kind, c.datacenter, "
+            "c.cluster, c.hash, c.flags FROM carry c JOIN blobs b ON b.hash = c.hash "
+            "ORDER BY c.vm_id",                 # in index order: fewer pages touched
+            (run.id,)).rowcount
+        lost = [] if carried == len(items) else [r[0] for r in db.execute(
+            "SELECT vm_id FROM carry c WHERE NOT EXISTS (SELECT 1 FROM blobs b WHERE "
+            "b.hash = c.hash)")]
+        db.execute("DELETE FROM carry")
+    except sqlite3.Error as e:
+        raise _failed(settings, "write to", e) from e
+    return lost
+
+
+@hookimpl
 def after_backup(run, state, settings, outcome, note):
     db = state.db
     try:
@@ -200,9 +230,10 @@ def after_backup(run, state, settings, outcome, note):
             return
         if not state.recorded:    # a retried commit does not record the run twice
             db.execute("SAVEPOINT record")
+            rows = db.execute("SELECT count(*) FROM vms WHERE run_id = ?", (run.id,)).fetchone()[0]
             db.execute("INSERT INTO runs VALUES (?, ?, datetime('now'), ?, ?, ?, ?, ?, ?, ?)", (
                 run.id, run.started_at.isoformat(), run.system, run.engine_url,
-                run.datacenter, state.rows, run.mode, run.reason, run.cursor))
+                run.datacenter, rows, run.mode, run.reason, run.cursor))
             db.execute("INSERT INTO latest (vm_id, run_id, generations) SELECT vm_id, run_id, 1 "
                        "FROM vms WHERE run_id = ? ON CONFLICT(vm_id) DO UPDATE SET "
                        "generations = latest.generations + 1, run_id = CASE WHEN "
@@ -271,6 +302,12 @@ def _sql(query):
         sql = (f"SELECT {_COLUMNS}, l.generations FROM latest l {join} vms v ON "
                "v.run_id = l.run_id AND v.vm_id = l.vm_id JOIN runs r ON r.id = l.run_id")
         return sql + (" WHERE " + " AND ".join(where) if where else "") + order, args
+    if not query.every and query.at is None and not query.vms:
+        # one generation: each VM's row in it, counted from ``latest``
+        where = ["v.run_id = ?"] + _filters(query, args)
+        sql = (f"SELECT {_COLUMNS}, l.generations FROM vms v JOIN runs r ON r.id = v.run_id "
+               "LEFT JOIN latest l ON l.vm_id = v.vm_id")
+        return sql + " WHERE " + " AND ".join(where) + order, [query.generation] + args
     time_args: list = []
     time_where = []
     if query.at is not None:
@@ -354,14 +391,14 @@ def list_generations(settings):
         return []
     db = connect(settings)
     try:
-        rows = db.execute("SELECT id, started_at, vm_count, mode, note, cursor FROM runs "
-                          "ORDER BY started_at DESC, id DESC").fetchall()
+        rows = db.execute("SELECT id, started_at, vm_count, mode, note, cursor, datacenter "
+                          "FROM runs ORDER BY started_at DESC, id DESC").fetchall()
     except sqlite3.Error as e:
         raise _failed(settings, "read", e) from e
     finally:
         db.close()
     return [GenerationInfo(id=r[0], taken_at=dt.datetime.fromisoformat(r[1]), vms=r[2] or 0,
-                           mode=r[3], reason=r[4], cursor=r[5]) for r in rows]
+                           mode=r[3], reason=r[4], cursor=r[5], datacenter=r[6]) for r in rows]
 
 
 # -- the store -------------------------------------------------------------------------

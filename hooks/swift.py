@@ -109,6 +109,11 @@ def write_ovf(vm, state):
 
 
 @hookimpl
+def carry_over(state, items):
+    return state.store.carry(state, items)
+
+
+@hookimpl
 def after_backup(run, state, outcome, note):
     state.store.finish(run, state, outcome, note)
 

@@ -28,6 +28,7 @@ from .model import Query, Restorable, VnicProfileMapping
 from .output import echo, echo_json, print_listing, table, warn
 from .progress import for_terminal
 from .restore.batch import CONFIRM_ABOVE, DEFAULT_PARALLEL, RestoreSettings, restore_many
+from .restore.generations import generations_of
 from .restore.history import history
 from .restore.listing import gather, select
 from .restore.mapping import mapping_from_args
@@ -61,7 +62,8 @@ def _query(args: argparse.Namespace, *, every: bool = False,
 def cmd_list(args: argparse.Namespace, session: Session) -> int:
     handles = session.chosen(args.provider)
     listing = gather(handles, session.engine, _query(args, every=args.generations))
-    print_listing(listing, as_json=args.json, every=args.generations)
+    print_listing(listing, as_json=args.json, every=args.generations,
+                  generations=generations_of(handles) if args.generations else None)
     return 1 if listing.errors else 0
 
 
@@ -257,6 +259,8 @@ def build_parser() -> argparse.ArgumentParser:
 
     b = sub.add_parser("backup", help="back up every VM's OVF to the enabled providers")
     b.add_argument("--datacenter", help="only this data center (default: all)")
+    b.add_argument("--full", action="store_true", help="read every VM's OVF (a full sweep), "
+                   "even when [backup] mode = auto would follow the engine's events")
     runner.add_lock_arguments(b)
     runner.add_run_parser(sub)
 

@@ -15,6 +15,7 @@ import tempfile
 from pathlib import Path
 from typing import Callable, Optional
 
+from .backup.incremental import plan_capture
 from .backup.run import run_backup
 from .backup.runner import Runner
 from .engine import EngineSettings
@@ -53,7 +54,8 @@ def run_demo(state_dir: Optional[str] = None, echo: Callable[[str], None] = prin
                 engine, handles = session.engine, session.handles
                 echo("")
                 echo("== 1. backup: every VM's OVF into the local catalog (localdb)")
-                report = run_backup(engine, handles, system=config.system, echo=echo)
+                report = run_backup(engine, handles, system=config.system, echo=echo,
+                                    planner=plan_capture)
 
                 echo("")
                 echo("== 2. list: what is restorable")

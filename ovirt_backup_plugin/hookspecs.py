@@ -30,7 +30,10 @@ What each provider must implement follows from what it keeps
 A backup run, per provider (``state`` is what ``before_backup`` returned)::
 
     before_backup(run, engine, settings, note)              -> state     once
+    carry_over(run, state, items, settings)                 -> [vm id]   incremental runs:
+                                                                         the unchanged VMs
     write_ovf(run, state, vm, settings)                     -> new?      per VM in scope
+                                                                         (read in this run)
     after_backup(run, state, engine, settings, outcome, note)            once, always
 
 Listing and restoring::
@@ -81,7 +84,7 @@ if TYPE_CHECKING:  # pragma: no cover - typing only
 
 _spec = pluggy.HookspecMarker(PROJECT)
 
-__all__ = ["declare_provider", "before_backup", "write_ovf", "after_backup",
+__all__ = ["declare_provider", "before_backup", "carry_over", "write_ovf", "after_backup",
            "list_restorable", "read_ovf", "restore_vm", "describe_store", "claim_store",
            "list_generations", "forget_generations", "inventory_store"]
 
@@ -143,6 +146,47 @@ def before_backup(run: "Run", engine: "Engine", settings: "ProviderSettings",
 
 
 @_spec
+def carry_over(run: "Run", state: object, items: List["Restorable"],  # type: ignore[empty-body]
+               settings: "ProviderSettings") -> List[str]:
+    """Record in ``run``, by reference, VMs whose configuration did not change.
+
+    Called by: backup.incremental.carry_unchanged (in an incremental run: once per
+    provider that keeps OVF copies, after :func:`before_backup` succeeded and before the
+    first :func:`write_ovf` of the run; also in a sweep, for the VMs whose OVF the engine
+    withheld, so that their previous configuration stays in the new generation). A
+    transient failure is retried by the host with the same arguments: the call must be
+    idempotent.
+
+    Implemented by: providers that keep OVF copies (``localdb``, ``swift``, ``ovfdir``), to
+    make an incremental run cheap: a generation of 10,000 VMs of which 100 changed costs
+    100 :func:`write_ovf` calls and one ``carry_over`` (``localdb``: one ``INSERT ...
+    SELECT``). Optional: for a provider without it, the host reads each item back
+    (:func:`read_ovf`), checks it and hands it to :func:`write_ovf` as a full
+    ``VmBackup`` -- correct, and as slow as the provider's reads.
+
+    Not ``firstresult``: the host calls each provider separately.
+
+    Each item is one this provider returned from :func:`list_restorable` (its newest
+    generation's entry of the VM; ``item.flags`` may carry the host's ``FLAG_UNREAD``).
+    Record for ``run`` exactly what :func:`write_ovf` would have recorded for a VM with
+    the item's ``vm_id``, ``name``, ``kind``, ``datacenter``, ``cluster``, ``ovf_hash`` and
+    ``flags``, without the blob: you already hold it under ``ovf_hash``. The host never
+    hands the same VM to both ``carry_over`` and :func:`write_ovf` of one run. Nothing
+    recorded here may become visible before :func:`after_backup` commits the run.
+
+    :param run: The run the unchanged VMs belong to.
+    :param state: What this provider's :func:`before_backup` returned for this run.
+    :param items: The unchanged VMs, as this provider listed them.
+    :param settings: This provider's settings and scope.
+    :returns: The ``vm_id`` of every item whose stored OVF this provider does not hold
+        (it was lost): the host reads those from the engine and writes them with
+        :func:`write_ovf`. An empty list (or ``None``) when every item was recorded. A
+        list of ``str``.
+    :raises ProviderError: As for :func:`write_ovf`.
+    """
+
+
+@_spec
 def write_ovf(run: "Run", state: object, vm: "VmBackup",
               settings: "ProviderSettings") -> Optional[bool]:
     """Store one VM's configuration in this provider, as part of ``run``.
@@ -191,7 +235,9 @@ def after_backup(run: "Run", state: object, engine: "Engine", settings: "Provide
     Not ``firstresult``: the host calls each provider separately.
 
     With ``outcome.ok`` make the run's generation visible atomically, recording
-    ``run.mode``, ``run.reason`` and ``run.cursor`` with it; without it discard what the
+    ``run.mode``, ``run.reason``, ``run.cursor`` and ``run.datacenter`` with it (the next
+    incremental run follows the engine's events from that cursor: they must be committed
+    together, or not at all); without it discard what the
     run wrote, so that the previous generation stays the newest and no half run is listed.
 
     :param run: The run that ends.
@@ -213,7 +259,9 @@ def list_restorable(query: "Query", engine: "Engine",  # type: ignore[empty-body
     """Answer ``query`` with the configurations this provider can restore.
 
     Called by: restore.listing.gather (for ``list``, ``restore``, ``history`` and
-    ``prune``), once per enabled provider in scope.
+    ``prune``), once per enabled provider in scope; backup.incremental.plan_capture (the
+    entries of the newest generation an incremental run builds on) and
+    backup.incremental.keep_unread (the newest backup of a VM whose OVF the engine withheld).
 
     Implemented by: providers that keep OVF copies and ``msd`` (what storage domains
     brought that the engine has not registered).
@@ -340,7 +388,10 @@ def claim_store(settings: "ProviderSettings", owner: "EngineIdentity", fresh: bo
 def list_generations(settings: "ProviderSettings") -> List["GenerationInfo"]:  # type: ignore[empty-body]
     """List this provider's committed generations, newest first.
 
-    Called by: stores.retention.prune (the retention policy is computed from it).
+    Called by: stores.retention.prune (the retention policy is computed from it),
+    backup.incremental.plan_capture (the newest generation, its cursor and scope: what an
+    incremental run builds on) and restore.generations.generations_of (``list
+    --generations`` and ``history`` show each generation's mode).
 
     Implemented by: providers that keep generations of their own (with
     :func:`forget_generations`).
@@ -349,7 +400,9 @@ def list_generations(settings: "ProviderSettings") -> List["GenerationInfo"]:  #
 
     :param settings: This provider's settings.
     :returns: :class:`~ovirt_backup_plugin.model.GenerationInfo` items: id, time, VM count,
-        mode (full or incremental) and its reason, and the event cursor.
+        mode (full or incremental) and its reason, the event cursor, and the run's
+        data-center scope (``run.datacenter``). Incremental capture builds on the newest
+        one: a provider without this hook is always swept.
     """
 
 

@@ -24,6 +24,14 @@ FLAG_NVRAM = "nvram"                # UEFI (SecureBoot) VM: its NVRAM vars are n
 FLAG_DIRECT_LUN = "direct-lun"      # a direct LUN disk: storage outside the engine's domains
 FLAG_HOST_DEVICE = "host-device"    # a passed-through host device
 FLAG_ID_MISMATCH = "ovf-id-mismatch"  # the OVF's own id is not the engine's VM id
+FLAG_UNREAD = "unread"              # the engine did not hand out this VM's OVF in the run
+                                    # that holds this entry: it is the configuration an
+                                    # earlier run read (the next run reads it again)
+
+#: ``Run.mode`` / ``GenerationInfo.mode``: how a generation was captured.
+MODE_FULL = "full"                  # every VM's OVF was read (a sweep)
+MODE_INCREMENTAL = "incremental"    # only the VMs the events feed named were read; the
+                                    # others are the previous generation's, by reference
 
 
 def utcnow() -> _dt.datetime:
@@ -167,6 +175,7 @@ class GenerationInfo:
     mode: str = "full"
     reason: str = ""
     cursor: Optional[int] = None
+    datacenter: Optional[str] = None       # the run's data-center scope (None: all)
 
 
 @dataclass(frozen=True)
@@ -312,6 +321,7 @@ class BackupOutcome:
     written: int = 0                       # OVFs this provider took in this run
     new_blobs: int = 0                     # of which were new content
     reason: str = ""                       # why not ok
+    carried: int = 0                       # unchanged VMs recorded by reference (carry_over)
 
 
 # --------------------------------------------------------------------------------------

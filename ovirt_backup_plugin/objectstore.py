@@ -21,7 +21,10 @@ Layout of a store (format 2; names are relative to the bucket's own prefix)::
     set-aside/<time>/...   manifests and index set aside by ``attach --fresh``
 
 A run becomes visible with its manifest, the one object :meth:`Store.finish` writes when
-the run succeeded; the index is updated right after. A listing reads the names under
+the run succeeded (with the run's mode, reason, event cursor and scope: the cursor is
+committed with its generation or not at all); the index is updated right after. The
+unchanged VMs of an incremental run join that manifest by reference (:meth:`Store.carry`,
+no request). A listing reads the names under
 ``runs/`` and the index, and reads a manifest only when the index misses it (an index
 update that failed, or a store written by version 0.1, whose manifests carry no index): a
 bounded number of objects, however many generations there are. An abandoned run writes no
@@ -130,7 +133,8 @@ class Bucket:
 class Index:
     """Every generation (oldest first) and, per VM, its versions and where they hold.
 
-    ``runs``: ``[run id, started_at, vm count, mode, reason, cursor]`` each; ``vms``:
+    ``runs``: ``[run id, started_at, vm count, mode, reason, cursor, datacenter]`` each
+    (entries written before 0.2 lack the data center, those of 0.1 carry none); ``vms``:
     vm id -> ``[[name, kind, dc, cluster, hash, flags, [[first, last], ...]], ...]``.
     """
 
@@ -252,7 +256,9 @@ class Index:
     def generations(self) -> List[GenerationInfo]:
         """Every generation, newest first."""
         return [GenerationInfo(id=r[0], taken_at=dt.datetime.fromisoformat(r[1]), vms=r[2],
-                               mode=r[3], reason=r[4], cursor=r[5]) for r in reversed(self.runs)]
+                               mode=r[3], reason=r[4], cursor=r[5],
+                               datacenter=r[6] if len(r) > 6 else None)
+                for r in reversed(self.runs)]
 
 
 def _ranges(numbers: List[int]) -> List[List[int]]:
@@ -275,7 +281,8 @@ def manifest_entries(manifest: Dict[str, Any]) -> List[List[Any]]:
 
 def manifest_run(manifest: Dict[str, Any]) -> List[Any]:
     return [manifest["run"], manifest["started_at"], len(manifest["vms"]),
-            manifest.get("mode", "full"), manifest.get("reason", ""), manifest.get("cursor")]
+            manifest.get("mode", "full"), manifest.get("reason", ""), manifest.get("cursor"),
+            manifest.get("datacenter")]
 
 
 # --------------------------------------------------------------------------------------
@@ -415,6 +422,19 @@ class Store:
                                    vm.ovf_hash, ",".join(vm.flags)]
         return new
 
+    def carry(self, state: RunState, items: Sequence[Restorable]) -> List[str]:
+        """``carry_over``: the unchanged VMs join the manifest :meth:`finish` writes (no
+        request: the blobs were listed by :meth:`begin`); a VM whose blob is not in the
+        store is handed back, to be read again."""
+        lost = []
+        for item in items:
+            if "ovf/" + safe_name(item.ovf_hash, "ovf_hash") not in state.known:
+                lost.append(item.vm_id)
+                continue
+            state.entries[item.vm_id] = [item.vm_id, item.name, item.kind, item.datacenter,
+                                         item.cluster, item.ovf_hash, ",".join(item.flags)]
+        return lost
+
     def finish(self, run: Run, state: RunState, outcome: BackupOutcome, note: Note) -> None:
         """``after_backup``: commit the run with its manifest and update the index, or
         abandon it (write nothing). Closes the store, except when a transient failure of
@@ -440,7 +460,8 @@ class Store:
             state.committed = True
         try:
             state.index.add([run.id, run.started_at.isoformat(), len(state.entries), run.mode,
-                             run.reason, run.cursor], list(state.entries.values()))
+                             run.reason, run.cursor, run.datacenter],
+                            list(state.entries.values()))
             self.save_index(state.index)
             if state.fmt < FORMAT:        # a new store, or one written by 0.1: record it
                 owner = self.owner()

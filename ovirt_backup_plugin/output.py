@@ -9,9 +9,10 @@ columns aligned by display width; JSON (:func:`echo_json`) escapes them as ``\\u
 from __future__ import annotations
 
 import sys
-from typing import Callable, List, Sequence
+from typing import Callable, List, Mapping, Optional, Sequence
 
-from .model import EPOCH
+from .model import EPOCH, GenerationInfo
+from .restore.generations import mode_label
 from .restore.listing import Listing
 from .terminal import safe, to_json
 from .terminal import table as _table
@@ -40,8 +41,10 @@ def table(rows: Sequence[Sequence[str]]) -> List[str]:
 
 
 def print_listing(listing: Listing, *, as_json: bool = False, every: bool = False,
-                  out: Callable[[str], None] = echo) -> None:
-    """``ovirt-backup list``: the newest backup of each VM, or every generation."""
+                  out: Callable[[str], None] = echo,
+                  generations: Optional[Mapping[str, GenerationInfo]] = None) -> None:
+    """``ovirt-backup list``: the newest backup of each VM, or every generation
+    (``generations``: what the providers recorded of each, to show its mode)."""
     for provider, error in listing.errors.items():
         warn(f"warning: provider {provider} could not list: {error}")
     items = sorted(listing.items, key=lambda i: (i.name, i.vm_id, i.taken_at or EPOCH)) \
@@ -52,6 +55,8 @@ def print_listing(listing: Listing, *, as_json: bool = False, every: bool = Fals
             d = item.to_dict()
             d["providers"] = listing.holders(item)
             d["generations"] = item.generations
+            if generations is not None:
+                d["mode"] = mode_label(generations.get(item.generation))
             rows.append(d)
         if out is echo:
             echo_json(rows)
@@ -61,12 +66,14 @@ def print_listing(listing: Listing, *, as_json: bool = False, every: bool = Fals
     if not items:
         out("nothing to restore")
         return
-    lines = [("NAME", "ID", "KIND", "DATA CENTER", "CLUSTER", "TAKEN (UTC)", "GENERATION",
-              "FROM", "GENERATIONS", "NOTE")]
+    lines: List[Sequence[str]] = [(
+        "NAME", "ID", "KIND", "DATA CENTER", "CLUSTER", "TAKEN (UTC)", "GENERATION",
+        *(("MODE",) if generations is not None else ()), "FROM", "GENERATIONS", "NOTE")]
     for i in items:
         taken = i.taken_at.strftime("%Y-%m-%d %H:%M") if i.taken_at else "-"
+        mode = (mode_label(generations.get(i.generation)),) if generations is not None else ()
         lines.append((i.name, i.vm_id, i.kind, i.datacenter or "-", i.cluster or "-", taken,
-                      i.generation, ",".join(listing.holders(i)),
+                      i.generation, *mode, ",".join(listing.holders(i)),
                       "-" if i.generations is None else str(i.generations),
                       ",".join(i.flags)))
     for line in table(lines):

@@ -59,8 +59,9 @@ def test_the_entry_point_is_registered_under_its_name(ovfdir_installed):
     assert [(name, plugin) for name, plugin in pm.list_name_plugin()] == [
         ("ovfdir", ovirt_backup_ovfdir)]
     implemented = {caller.name for caller in pm.get_hookcallers(ovirt_backup_ovfdir)}
-    assert implemented == {"declare_provider", "before_backup", "write_ovf", "after_backup",
-                           "list_restorable", "read_ovf"}
+    assert implemented == {"declare_provider", "before_backup", "carry_over", "write_ovf",
+                           "after_backup", "list_restorable", "read_ovf", "list_generations",
+                           "forget_generations"}
 
 
 def test_ovirt_backup_providers_lists_it(ovfdir_installed, tmp_path):

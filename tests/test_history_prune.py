@@ -83,7 +83,9 @@ class Store:
         (self.tmp_path / "ovirt-backup.conf").write_text("\n".join([
             "[engine]", f"url = {url}", "username = admin@internal",
             "password_env = TEST_ENGINE_PASSWORD", "retry_delay = 0.01",
-            "[backup]", "system = test-engine", f"providers = {self.providers}",
+            # mode = full: each backup is of another synthesized engine, changed without
+            # any event; sweeps read every change (tests/test_incremental.py covers auto)
+            "[backup]", "system = test-engine", f"providers = {self.providers}", "mode = full",
             f"state_dir = {self.tmp_path / 'state'}", self.extra]))
 
     def backup(self, capsys, eng: synth.SyntheticEngine) -> str:
@@ -153,14 +155,15 @@ def test_history_shows_each_change_and_groups_unchanged_periods(store, capsys):
     lines = out.splitlines()
     assert lines[0] == (f"VM web01 ({vm_id('web01')}): 6 generation(s) from 2026-11-20 08:00 "
                         "to 2026-11-25 08:00, oldest first (localdb)")
-    assert lines[1] == (f"2026-11-20 08:00  first backup (generation {runs[0]}): rhel_8x64, "
+    # each line says how its generation was taken (here: every run a full sweep)
+    assert lines[1] == (f"2026-11-20 08:00  first backup (generation {runs[0]}, full): rhel_8x64, "
                         "4096 MB, 2 CPUs, 2 disks, 2 NICs, cluster prod-a")
-    assert lines[2] == "2026-11-20 08:00 → 2026-11-21 08:00 unchanged (2 generations)"
-    assert lines[3] == f"2026-11-22 08:00  changed (generation {runs[2]}):"
+    assert lines[2] == "2026-11-20 08:00 → 2026-11-21 08:00 unchanged (2 generations: 2 full)"
+    assert lines[3] == f"2026-11-22 08:00  changed (generation {runs[2]}, full):"
     assert lines[4:6] == ["    memory: 4096 → 8192 MB", "    CPUs: 2 → 4"]
     assert lines[6].startswith("    NIC added: nic3 (network backup, MAC 56:6f:")
-    assert lines[7] == "2026-11-22 08:00 → 2026-11-24 08:00 unchanged (3 generations)"
-    assert lines[8] == f"2026-11-25 08:00  changed (generation {runs[5]}):"
+    assert lines[7] == "2026-11-22 08:00 → 2026-11-24 08:00 unchanged (3 generations: 3 full)"
+    assert lines[8] == f"2026-11-25 08:00  changed (generation {runs[5]}, full):"
     assert lines[9].startswith("    NIC removed: nic3 (network backup")
     assert len(lines) == 10
 
@@ -169,9 +172,9 @@ def test_history_shows_each_change_and_groups_unchanged_periods(store, capsys):
     code, out, _ = store.cli(capsys, "history", "db01")
     assert code == 0
     assert out.splitlines()[1:] == [
-        f"2026-11-20 08:00  first backup (generation {runs[0]}): rhel_9x64, 16384 MB, 8 CPUs, "
-        "3 disks, 2 NICs, cluster prod-b",
-        "2026-11-20 08:00 → 2026-11-25 08:00 unchanged (6 generations)"]
+        f"2026-11-20 08:00  first backup (generation {runs[0]}, full): rhel_9x64, 16384 MB, "
+        "8 CPUs, 3 disks, 2 NICs, cluster prod-b",
+        "2026-11-20 08:00 → 2026-11-25 08:00 unchanged (6 generations: 6 full)"]
 
     code, out, _ = store.cli(capsys, "history", "web01", "--json")
     data = json.loads(out)
@@ -234,7 +237,7 @@ def test_prune_keep_last_removes_old_generations_and_their_unreferenced_ovfs(sto
     assert err == ""
     assert sorted(g for _, g in store.generations(capsys)) == sorted(runs[2:])
     code, out, _ = store.cli(capsys, "history", "web01")
-    assert f"first backup (generation {runs[2]}): rhel_8x64, 8192 MB, 4 CPUs" in out
+    assert f"first backup (generation {runs[2]}, full): rhel_8x64, 8192 MB, 4 CPUs" in out
 
     code, out, _ = store.cli(capsys, "prune", "--keep-last", "2")
     assert code == 0 and "keeping 2, removing 0" in out and "removed" not in out
@@ -334,7 +337,8 @@ def test_history_and_prune_across_localdb_and_swift(tmp_path, capsys, swift_serv
     code, out, err = store.cli(capsys, "history", "web01")
     assert code == 0, err
     assert "3 generation(s)" in out and "oldest first (localdb, swift)" in out
-    assert "    memory: 4096 → 8192 MB" in out and "unchanged (2 generations)" in out
+    assert "    memory: 4096 → 8192 MB" in out
+    assert "unchanged (2 generations: 2 full)" in out
     code, swift_only, _ = store.cli(capsys, "history", "web01", "--provider", "swift")
     assert "oldest first (swift)" in swift_only
 

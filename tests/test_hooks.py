@@ -7,6 +7,7 @@ hooks the host calls against a provider that records every call.
 """
 import ast
 import datetime as dt
+import functools
 import importlib
 import inspect
 import re
@@ -16,6 +17,7 @@ from pathlib import Path
 import pytest
 
 from ovirt_backup_plugin import hookimpl, hookspecs
+from ovirt_backup_plugin.backup.incremental import CaptureSettings, plan_capture
 from ovirt_backup_plugin.backup.run import run_backup
 from ovirt_backup_plugin.engine import EngineSettings
 from ovirt_backup_plugin.host import ProviderHandle, Session
@@ -157,13 +159,17 @@ def test_the_registration_table_in_the_docs_is_the_code():
 
 
 def test_every_hook_is_exercised_by_the_host(tmp_path):
-    """A provider implementing every spec sees each one called by backup, list, restore,
-    attach and prune, with the state its before_backup returned handed back."""
+    """A provider implementing every spec sees each one called by backup (a sweep, then an
+    incremental run), list, restore, attach and prune, with the state its before_backup
+    returned handed back."""
     called = []
+    old = GenerationInfo("19990101T000000Z-old", dt.datetime(1999, 1, 1, tzinfo=dt.timezone.utc),
+                         1)
 
     class Recorder:
         owner = None
         state = object()
+        runs = []
 
         @hookimpl
         def declare_provider(self):
@@ -183,9 +189,9 @@ def test_every_hook_is_exercised_by_the_host(tmp_path):
         @hookimpl
         def list_generations(self, settings):
             called.append("list_generations")
-            return [GenerationInfo(self.run.id, self.run.started_at, 1),
-                    GenerationInfo("19990101T000000Z-old", dt.datetime(
-                        1999, 1, 1, tzinfo=dt.timezone.utc), 1)]
+            return [GenerationInfo(r.id, r.started_at, 1, mode=r.mode, reason=r.reason,
+                                   cursor=r.cursor, datacenter=r.datacenter)
+                    for r in reversed(self.runs)] + [old]
 
         @hookimpl
         def forget_generations(self, settings, generations):
@@ -199,6 +205,13 @@ def test_every_hook_is_exercised_by_the_host(tmp_path):
             return self.state
 
         @hookimpl
+        def carry_over(self, run, state, items, settings):
+            assert state is self.state
+            called.append("carry_over")
+            self.carried = items
+            return []
+
+        @hookimpl
         def write_ovf(self, run, state, vm, settings):
             assert state is self.state
             called.append("write_ovf")
@@ -209,7 +222,8 @@ def test_every_hook_is_exercised_by_the_host(tmp_path):
         def after_backup(self, run, state, engine, settings, outcome, note):
             assert state is self.state
             called.append("after_backup")
-            self.run = run
+            if outcome.ok:
+                self.runs.append(run)
 
         @hookimpl
         def list_restorable(self, query, engine, settings):
@@ -218,8 +232,7 @@ def test_every_hook_is_exercised_by_the_host(tmp_path):
             return query.answer([Restorable(
                 provider=settings.name, vm_id=vm.vm_id, name=vm.name, generation=g, taken_at=t,
                 ovf_hash=vm.ovf_hash, cluster=vm.cluster) for g, t in (
-                    (self.run.id, self.run.started_at),
-                    ("19990101T000000Z-old", dt.datetime(1999, 1, 1, tzinfo=dt.timezone.utc)))])
+                    [(r.id, r.started_at) for r in self.runs] + [(old.id, old.taken_at)])])
 
         @hookimpl
         def read_ovf(self, item, settings):
@@ -231,8 +244,8 @@ def test_every_hook_is_exercised_by_the_host(tmp_path):
             called.append("inventory_store")
             vm = self.vm
             return StoreInventory(generations=1, stored=(vm.ovf_hash,), uses=(BlobUse(
-                ovf_hash=vm.ovf_hash, vm_id=vm.vm_id, name=vm.name, first=self.run.id,
-                last=self.run.id),))
+                ovf_hash=vm.ovf_hash, vm_id=vm.vm_id, name=vm.name, first=self.runs[-1].id,
+                last=self.runs[-1].id),))
 
 
     class Registrar:
@@ -260,6 +273,7 @@ def test_every_hook_is_exercised_by_the_host(tmp_path):
     eng.add_cluster("c1", dc)
     eng.add_storage_domain("sd", dc, master=True)
     eng.add_vm("only", "c1")
+    eng.add_vm("unchanged", "c1")
     eng.add_restore("only", cluster="c1")
     recorder = Recorder()
     with ReplayEngine([eng.write_cassette(tmp_path / "e.yaml")]) as server:
@@ -268,8 +282,17 @@ def test_every_hook_is_exercised_by_the_host(tmp_path):
                                      extra=[("recorder", recorder), ("registrar", Registrar())])
         with session:
             engine, (handle, registrar) = session.engine, session.handles
-            assert run_backup(engine, [handle], system="t").exit_code == 0
-            listing = gather([handle, registrar], engine, Query())
+            planner = functools.partial(plan_capture, settings=CaptureSettings(sample=0))
+            first = run_backup(engine, [handle], system="t", planner=planner)
+            eng.change_vm("only")
+            eng.tick(600)
+            server.reload(eng.write_cassette(tmp_path / "e2.yaml"))
+            second = run_backup(engine, [handle], system="t", planner=planner)
+            assert (first.exit_code, first.run.mode) == (0, "full")
+            assert (second.exit_code, second.run.mode) == (0, "incremental"), second.summary()
+            assert [i.name for i in recorder.carried] == ["unchanged"]
+            assert recorder.vm.name == "only"             # the changed VM was written
+            listing = gather([handle, registrar], engine, Query(vms=("only", "kept-*")))
             outcome = restore(listing.newest(), {h.name: h for h in session.handles}, engine,
                               echo=lambda s: None)
             assert attach(handle, engine.identity("t"), mode=None, echo=lambda s: None) == 0
@@ -278,7 +301,7 @@ def test_every_hook_is_exercised_by_the_host(tmp_path):
             assert check([handle], read_data=True, echo=lambda s: None) == 0
     assert outcome.restored == ["kept-by-the-engine", "only"]
     assert recorder.owner.datacenter_ids == (eng.datacenters[0].id,)
-    assert recorder.forgotten == ["19990101T000000Z-old"]
+    assert recorder.forgotten == [first.run.id, "19990101T000000Z-old"]
     assert set(called) == set(SPECS)
     assert called.index("before_backup") < called.index("write_ovf") < called.index(
         "after_backup")

@@ -418,6 +418,7 @@ def test_warnings_of_an_import_are_collected_by_correlation_id_and_from_the_vm(t
               "supported. Changing it to the lowest supported version: 4.7.")
     target.add_restore("web01", cluster="prod-a", of=web01, warnings=[(1198, raised)])
     target.add_restore("web02", cluster="prod-a", of=vm_of(source, "web02"))
+    login = target.log_event(30)                           # the audit log before the restore
     with serve(tmp_path, target, "target.yaml") as server:
         cfg = write_config(tmp_path, server.url)
         code, out, err = cli("--config", cfg, "restore", "web01", "web02")
@@ -442,7 +443,8 @@ def test_warnings_of_an_import_are_collected_by_correlation_id_and_from_the_vm(t
     assert "While importing VM" not in out
     searches = [r.query for r in server.received if r.path == f"{API}/events"
                 and "correlation_id" in r.query.get("search", "")]
-    assert {"from": "5000", "search": f"correlation_id={cid}"} in searches
+    # only what was logged after the restore began (the newest event then: the login)
+    assert {"from": str(login.index), "search": f"correlation_id={cid}"} in searches
     assert "restored web02 as VM" in out                      # web02 got its disks...
     web02_block = out.split("restoring vm web02")[1]
     assert "disk web02" not in web02_block and "NIC nic2 was left without a network" in web02_block

@@ -194,7 +194,9 @@ def test_sigterm_during_a_run_abandons_that_run_and_keeps_the_previous_ones(tmp_
     # one VM per page, and the answer to page 2 is held until the signal has been sent:
     # the signal certainly arrives while the run is reading VMs (VM 1 is written)
     with gated(tmp_path, eng, page=2, page_size=1) as server:
-        cfg = write_config(tmp_path, server.url, engine_extra="page_size = 1")
+        # mode = full: the runs read pages (an incremental run would read no page)
+        cfg = write_config(tmp_path, server.url, engine_extra="page_size = 1",
+                           backup_extra="mode = full")
         server.gate.set()
         assert cli("--config", cfg, "backup")[0] == 0
         before = catalog(tmp_path)

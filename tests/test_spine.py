@@ -144,13 +144,16 @@ def test_missing_ovf_is_reported_and_the_previous_backup_kept(tmp_path, cli, lis
             vm.ovf_missing_always = True
     with serve(tmp_path, second, "second.yaml") as server:
         cfg = write_config(tmp_path, server.url)
-        code, out, err = cli("--config", cfg, "backup")
+        code, out, err = cli("--config", cfg, "backup", "--full")   # a sweep reads app01
     assert code == 1                                   # partial
     assert "skipped VM app01" in out and "previous backup is kept" in out
     after = listed(cfg)
-    assert after["app01"]["generation"] == before["app01"]["generation"]
+    # the new generation is complete: app01 is in it with its previous configuration,
+    # flagged "unread" (the next run reads it again)
+    assert after["app01"]["generation"] == after["web01"]["generation"]
     assert after["web01"]["generation"] != before["web01"]["generation"]
     assert after["app01"]["ovf_hash"] == before["app01"]["ovf_hash"]
+    assert after["app01"]["flags"] == ["unread"] and after["web01"]["flags"] == []
 
 
 def test_broken_ovf_affects_that_vm_only(tmp_path, cli, listed, write_config, serve):
@@ -199,7 +202,7 @@ def test_persistent_5xx_abandons_the_run_and_keeps_the_previous_generation(tmp_p
                                              search="page 1"), 500, times=None)
     with serve(tmp_path, broken, "broken.yaml") as server:
         cfg = write_config(tmp_path, server.url)
-        code, out, _ = cli("--config", cfg, "backup")
+        code, out, _ = cli("--config", cfg, "backup", "--full")      # pages are read
     assert code == 2
     assert "answered 500" in out and "abandoned" in out
     assert listed(cfg) == before

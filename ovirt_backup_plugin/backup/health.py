@@ -27,7 +27,7 @@ import os
 import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Dict, List, Optional
+from typing import Any, Dict, List, Optional, Tuple
 
 from ..engine import Engine
 from ..errors import ConfigError
@@ -130,6 +130,12 @@ class Health:
                                      reason=s.reason)
         for vm_id in set(self.skips) - set(skipped):
             del self.skips[vm_id]     # backed up again, or gone from the engine
+
+
+def skipped_ids(config: Config) -> Tuple[str, ...]:
+    """The VMs the last run listed but could not back up (the state file's skip streaks):
+    an incremental run reads them again, whether an event names them or not."""
+    return tuple(sorted(Health.load(health_path(config.state_dir, config.system)).skips))
 
 
 def write_atomically(path: Path, data: bytes, mode: int) -> None:

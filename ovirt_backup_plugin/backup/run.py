@@ -24,11 +24,12 @@ from typing import Callable, Dict, Iterator, List, Optional
 from ..engine import Engine, EngineVm, ReadStats
 from ..errors import BackupError
 from ..host import ProviderHandle
-from ..model import FLAG_ID_MISMATCH, BackupOutcome, Run, VmBackup, utcnow
+from ..model import FLAG_ID_MISMATCH, MODE_INCREMENTAL, BackupOutcome, Run, VmBackup, utcnow
 from ..ovf import seal
 from ..progress import NO_PROGRESS, NO_TASK, Progress
 from ..stores.ownership import ensure_owned
-from .capture import Captured, CapturedVm, captured
+from .capture import Captured, CapturedVm
+from .incremental import Capture, carry_unchanged, keep_unread, sweep
 
 log = logging.getLogger(__name__)
 
@@ -45,6 +46,7 @@ class ProviderReport:
     bytes_written: int = 0                 # bytes of the new blobs it stored
     messages: List[str] = field(default_factory=list)
     partial: bool = False                  # failed after doing part of its work
+    carried: int = 0                      # of the written: unchanged, recorded by reference
 
 
 @dataclass(frozen=True)
@@ -93,6 +95,8 @@ class BackupReport:
             parts.append(f"{len(self.warnings)} warning(s)")
         if self.removed:
             parts.append(f"{len(self.removed)} removed during the run")
+        mode = "incremental" if self.run.mode == MODE_INCREMENTAL else "full sweep"
+        parts.append(f"{mode}: {self.run.reason}" if self.run.reason else mode)
         return "; ".join(parts)
 
 
@@ -136,16 +140,24 @@ class _Open:
     report: ProviderReport
 
 
+#: Decides how a run captures (backup.incremental.plan_capture): given the engine, the
+#: providers and the run's scope, what to read and what to record by reference.
+Planner = Callable[[Engine, List[ProviderHandle], Optional[str]], Capture]
+
+
 def run_backup(engine: Engine, handles: List[ProviderHandle], *, system: str,
                datacenter: Optional[str] = None,
                echo: Callable[[str], None] = lambda s: None,
                should_stop: Optional[Callable[[], bool]] = None,
                workers: Optional[int] = None,
-               progress: Progress = NO_PROGRESS) -> BackupReport:
+               progress: Progress = NO_PROGRESS,
+               planner: Optional[Planner] = None) -> BackupReport:
     """``should_stop`` is asked after each VM; when true the run is abandoned like a
     failed one (no provider keeps it) and the report is marked ``stopped``. ``workers``:
     processes that read pages and parse OVFs (None: one per core; 0: none). ``progress``
-    is told of each VM read (see :mod:`..progress`; default: nothing shown)."""
+    is told of each VM read (see :mod:`..progress`; default: nothing shown). ``planner``
+    decides between a sweep and an incremental run (none: a sweep that records no event
+    cursor, as before incremental capture)."""
     scope = fetch_scope(handles, datacenter)
     run = new_run(system, engine.url, scope)
     report = BackupReport(run=run)
@@ -156,6 +168,16 @@ def run_backup(engine: Engine, handles: List[ProviderHandle], *, system: str,
         except BackupError as e:
             handles, report.error = [], str(e)
             echo(f"  run failed: {e}")
+
+    capture = sweep(engine, scope, workers=workers)
+    if planner is not None and handles and any(h.implements("write_ovf") for h in handles):
+        try:
+            capture = planner(engine, handles, scope)
+        except BackupError as e:
+            handles, report.error = [], str(e)
+            echo(f"  run failed: {e}")
+        run = report.run = capture.stamp(run)
+        echo(f"  {capture.describe()}")
 
     opened: List[_Open] = []
     for h in handles:
@@ -170,24 +192,30 @@ def run_backup(engine: Engine, handles: List[ProviderHandle], *, system: str,
             _fail(rep, str(e), echo)
 
     writers = [o for o in opened if o.handle.implements("write_ovf")]
-    task = progress.task("backup", total=_vm_total(engine, scope, progress), unit="VM") \
-        if writers else NO_TASK
+
+    def fail(o: _Open, reason: str) -> None:
+        _fail(o.report, reason, echo)
+
+    total = capture.to_read if capture.incremental else _vm_total(engine, scope, progress,
+                                                                   capture)
+    task = progress.task("backup", total=total, unit="VM") if writers else NO_TASK
     echo = progress.wrap(echo)           # lines printed meanwhile do not tear the bar
-    stats = ReadStats()
     try:
         if writers:
-            for vm, capture in _until_stopped(captured(engine, scope, workers=workers,
-                                                       stats=stats),
-                                              should_stop, report, echo):
+            carried = carry_unchanged(capture, run, writers, backup_of, fail, echo)
+            report.vms_seen += carried
+            report.vms_backed_up += carried
+            for vm, got in _until_stopped(capture.vms(), should_stop, report, echo):
                 report.vms_seen += 1
                 task.advance()
-                if not capture.ok:
-                    report.skipped.append(f"{vm.name} ({vm.id}): {capture.error}")
-                    report.skipped_vms.append(SkippedVm(vm.id, vm.name, capture.error))
-                    echo(f"  skipped VM {vm.name} ({vm.id}): {capture.error}; its previous "
+                if not got.ok:
+                    report.skipped.append(f"{vm.name} ({vm.id}): {got.error}")
+                    report.skipped_vms.append(SkippedVm(vm.id, vm.name, got.error))
+                    echo(f"  skipped VM {vm.name} ({vm.id}): {got.error}; its previous "
                          "backup is kept")
+                    capture.unread.append(vm)
                     continue
-                backup = backup_of(vm, capture)
+                backup = backup_of(vm, got)
                 if FLAG_ID_MISMATCH in backup.flags:
                     assert backup.identity is not None
                     warning = (f"VM {vm.name} ({vm.id}): its OVF carries another id "
@@ -198,7 +226,8 @@ def run_backup(engine: Engine, handles: List[ProviderHandle], *, system: str,
                 if _write(writers, run, backup, echo):
                     report.vms_backed_up += 1
             if not report.stopped:
-                _read_notes(stats, report, echo)
+                _read_notes(capture.stats, report, echo)
+                keep_unread(capture, run, writers, backup_of, fail, echo)
     except BackupError as e:
         report.error = str(e)
         echo(f"  run failed: {e}")
@@ -208,7 +237,8 @@ def run_backup(engine: Engine, handles: List[ProviderHandle], *, system: str,
     for o in opened:
         rep = o.report
         outcome = BackupOutcome(ok=rep.ok and not report.error, written=rep.written,
-                                new_blobs=rep.new_blobs, reason=rep.reason or report.error)
+                                new_blobs=rep.new_blobs, reason=rep.reason or report.error,
+                                carried=rep.carried)
         try:
             o.handle.after_backup(run, o.state, engine, outcome, _noter(rep, echo))
         except BackupError as e:
@@ -258,12 +288,16 @@ def _write(writers: List[_Open], run: Run, backup: VmBackup,
     return wrote
 
 
-def _vm_total(engine: Engine, scope: Optional[str], progress: Progress) -> Optional[int]:
-    """How many VMs the run will read, when progress is shown and the engine tells it
+def _vm_total(engine: Engine, scope: Optional[str], progress: Progress,
+              capture: Capture) -> Optional[int]:
+    """How many VMs a sweep will read, when progress is shown and the engine tells it
     cheaply: its summary counts every VM (not per data center), so a scoped run shows
-    done and rate without a total."""
+    done and rate without a total. The plan's reading of the summary is used when it
+    made one."""
     if not progress.active or scope is not None:
         return None
+    if capture.status is not None:
+        return capture.status.vms
     return engine.vm_count()
 
 

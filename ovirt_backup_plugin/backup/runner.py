@@ -38,6 +38,7 @@ Audit events
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import datetime as dt
 import logging
 import signal
@@ -52,6 +53,7 @@ from ..errors import BackupError, ConfigError
 from ..host import Config, Session
 from ..progress import NO_PROGRESS, Progress
 from . import health
+from .incremental import CaptureSettings, plan_capture
 from .lock import LockBusy, LockStopped, RunLock, format_seconds
 from .metrics import metrics_path, write_metrics
 from .run import EXIT_FAILED, EXIT_OK, EXIT_PARTIAL, BackupReport, run_backup
@@ -132,10 +134,13 @@ def guarded_backup(session: Session, *, datacenter: Optional[str] = None, wait: 
                    stop: Optional[threading.Event] = None,
                    should_stop: Optional[Callable[[], bool]] = None,
                    on_report: Optional[Callable[[BackupReport], None]] = None,
-                   progress: Progress = NO_PROGRESS) -> BackupReport:
+                   progress: Progress = NO_PROGRESS,
+                   full: bool = False) -> BackupReport:
     """One backup run under the system's lock, then ``on_report(report)``, then its
     audit event (if enabled), the system's state file, alerts and metrics file (see
-    :mod:`.health`, :mod:`.metrics`); none of these for a run stopped by a signal.
+    :mod:`.health`, :mod:`.metrics`); none of these for a run stopped by a signal. The
+    run is incremental when ``[backup] mode = auto`` and it is safe
+    (:mod:`.incremental`); ``full`` forces a sweep.
 
     Raises
     :class:`LockBusy` when another backup runs (and ``wait`` is false or timed out),
@@ -145,14 +150,20 @@ def guarded_backup(session: Session, *, datacenter: Optional[str] = None, wait: 
     send_event = events_enabled(config)
     health.alerts_enabled(config), health.alert_after_skips(config)   # bad settings: now
     metrics_path(config)
+    settings = CaptureSettings(mode=config.mode, full_every=config.full_every,
+                               force_full=full, workers=config.workers)
     lock = RunLock(config.state_dir, config.system)
     lock.acquire(wait=wait, timeout=wait_timeout, stop=stop,
                  on_wait=lambda m: log.warning("%s", m))
     started = time.monotonic()
     try:
+        # under the lock: the state file as the last run left it
+        settings = dataclasses.replace(settings, retry=health.skipped_ids(config))
         report = run_backup(session.engine, session.handles, system=config.system,
                             datacenter=datacenter, echo=echo, should_stop=should_stop,
-                            workers=config.workers, progress=progress)
+                            workers=config.workers, progress=progress,
+                            planner=lambda engine, handles, scope: plan_capture(
+                                engine, handles, scope, settings, echo))
         duration = time.monotonic() - started
         if not report.stopped:         # under the lock: one writer of the state file
             state = health.after_run(session.engine, config, report, duration=duration)
@@ -231,10 +242,11 @@ class Runner(Stopper):
     # -- the loop ------------------------------------------------------------------------
     def run(self) -> int:
         events_enabled(self.config)            # a bad setting fails before the first run
+        _ = (self.config.mode, self.config.full_every)   # so do these
         every = self.every or 0.0
         if not self.once and every < SHORT_INTERVAL:
-            log.warning("runs every %s: every run reads every VM's OVF from the engine; "
-                        "an interval under 1m is meant for tests", format_seconds(every))
+            log.warning("runs every %s: an interval under 1m is meant for tests (a sweep "
+                        "reads every VM's OVF)", format_seconds(every))
         runner_lock = None
         if not self.once:
             runner_lock = RunLock(self.config.state_dir, self.config.system, kind="runner")
@@ -369,7 +381,8 @@ def cmd_backup(args: argparse.Namespace, session: Session, *,
     try:
         report = guarded_backup(session, datacenter=args.datacenter, wait=args.wait,
                                 wait_timeout=args.wait_timeout, echo=echo, stop=stopper.stop,
-                                should_stop=stopper.should_stop, progress=progress)
+                                should_stop=stopper.should_stop, progress=progress,
+                                full=getattr(args, "full", False))
     except LockStopped:
         echo(f"stopped by {stopper.signal_name} while waiting for the lock: nothing was done; "
              f"exit code {EXIT_FAILED}")

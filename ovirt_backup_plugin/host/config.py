@@ -17,6 +17,8 @@
     state_dir = /var/lib/ovirt-backup
     workers =                        ; processes reading pages and parsing OVFs (default:
                                      ; one per core, at most 4; 0: all in one process)
+    mode = auto                      ; auto: incremental when it is safe; full: always sweep
+    full_every = 24h                 ; auto: a full sweep at least this often
     alerts = yes                     ; warn in the engine's Events tab (backup/health.py)
     alert_after_skips = 3            ; ... when a VM was skipped in more runs in a row
     metrics_file =                   ; a node_exporter textfile (backup/metrics.py)
@@ -37,6 +39,7 @@ from a file (``*_file``) or an environment variable (``*_env``).
 from __future__ import annotations
 
 import configparser
+import datetime as dt
 import difflib
 import os
 import urllib.parse
@@ -44,7 +47,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Dict, List, Mapping, Optional
 
-from .. import logs
+from .. import durations, logs
 from ..engine import EngineSettings
 from ..errors import ConfigError
 from .options import SECRET_WORDS
@@ -54,9 +57,9 @@ DEFAULT_PASSWORD_ENV = "OVIRT_ENGINE_PASSWORD"
 #: The keys each fixed section takes: anything else is a typo, and a clear error.
 ENGINE_KEYS = ("url", "username", "password_file", "password_env", "ca_file", "insecure",
                "timeout", "page_size", "retries", "retry_delay")
-BACKUP_KEYS = ("system", "providers", "datacenter", "state_dir", "events", "workers",
-               "encryption_key_file", "encryption_key_env", "encryption_old_key_files",
-               "alerts", "alert_after_skips", "metrics_file")
+BACKUP_KEYS = ("system", "providers", "datacenter", "state_dir", "events", "workers", "mode",
+               "full_every", "encryption_key_file", "encryption_key_env",
+               "encryption_old_key_files", "alerts", "alert_after_skips", "metrics_file")
 SECTIONS = ("engine", "backup")
 
 
@@ -90,6 +93,26 @@ class Config:
         except ValueError:
             raise ConfigError(f"[backup] workers = {value!r}: give a number (0: none)") from None
 
+    @property
+    def mode(self) -> str:
+        """``[backup] mode``: ``auto`` (incremental when it is safe) or ``full`` (sweep)."""
+        value = str(self.backup_options.get("mode") or "auto").strip().lower()
+        if value not in ("auto", "full"):
+            raise ConfigError(f"[backup] mode = {value!r}: use auto (incremental when it is "
+                              "safe) or full (read every VM on every run)")
+        return value
+
+    @property
+    def full_every(self) -> dt.timedelta:
+        """``[backup] full_every``: in ``auto`` mode, a full sweep at least this often."""
+        value = self.backup_options.get("full_every") or "24h"
+        try:
+            every = durations.parse_duration(str(value))
+        except ValueError as e:
+            raise ConfigError(f"[backup] full_every = {value!r}: {e}") from None
+        if every <= dt.timedelta(0):
+            raise ConfigError(f"[backup] full_every = {value!r}: give a duration such as 24h")
+        return every
 
 
 def load_config(path: Optional[str] = None, *, insecure: bool = False,

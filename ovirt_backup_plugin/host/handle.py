@@ -130,6 +130,10 @@ class ProviderHandle:
     def before_backup(self, run: Run, engine: Engine, note: Note = quiet) -> object:
         return self._call("before_backup", run=run, engine=engine, note=note)
 
+    def carry_over(self, run: Run, state: object, items: List[Restorable]) -> List[str]:
+        result = self._call("carry_over", run=run, state=state, items=items)
+        return [str(vm_id) for vm_id in result or ()]
+
     def check_sealing(self, engine: Engine, note: Note = quiet) -> None:
         """Before a backup writes anything: a provider sealed encrypted needs a key, and
         one whose newest stored blob is sealed with a key the ring does not hold (a wrong

@@ -50,7 +50,7 @@ REQUIRED: Dict[str, Tuple[str, ...]] = {
 }
 FORBIDDEN: Dict[str, Tuple[str, ...]] = {
     KEEPS_OVF: ("restore_vm",),          # the host restores OVF copies, checked, itself
-    KEEPS_ENGINE: ("write_ovf", "read_ovf"),
+    KEEPS_ENGINE: ("write_ovf", "read_ovf", "carry_over"),
     KEEPS_NOTHING: ("list_restorable", "read_ovf", "restore_vm"),
 }
 #: Hooks that only make sense together.

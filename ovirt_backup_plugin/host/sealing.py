@@ -147,6 +147,19 @@ class Sealer:
         self._last = (vm, sealed)
         return sealed
 
+    @property
+    def writes_with(self) -> str:
+        """The id of the key new blobs are sealed with; '' in clear (or without a key)."""
+        return self.keys.current.id if self.encrypt and self.keys is not None else ""
+
+    def holds_content(self, stored_name: str, plain_hash: str) -> bool:
+        """Whether the blob stored as ``stored_name`` holds the OVF whose content hash is
+        ``plain_hash``: the same name in clear, the keyed name under a key of the ring."""
+        if stored_name == plain_hash:
+            return True
+        return self.keys is not None and any(k.name(plain_hash) == stored_name
+                                             for k in self.keys.keys)
+
     def open(self, blob: bytes, name: str) -> Tuple[str, str]:
         """``(OVF text, id of the key it was sealed with or '')`` of the blob stored as
         ``name``; the errors of :func:`~ovirt_backup_plugin.ovf.open_blob`."""

@@ -21,6 +21,7 @@ from ..host import ProviderHandle
 from ..model import Query, Restorable, VmIdentity
 from ..ovf import diff_identities
 from ..terminal import to_json
+from .generations import generations_of, mode_label
 from .listing import gather
 
 log = logging.getLogger(__name__)
@@ -61,6 +62,19 @@ class History:
     providers: List[str]
     periods: List[Period]
     first: Optional[VmIdentity] = None
+    modes: Dict[str, str] = field(default_factory=dict)   # generation -> full / incremental
+
+    def _mode(self, item: Restorable) -> str:
+        mode = self.modes.get(item.generation)
+        return f", {mode}" if mode else ""
+
+    def _counts(self, period: Period) -> Dict[str, int]:
+        counts: Dict[str, int] = {}
+        for item in period.items:
+            mode = self.modes.get(item.generation)
+            if mode:
+                counts[mode] = counts.get(mode, 0) + 1
+        return counts
 
     @property
     def generations(self) -> int:
@@ -69,7 +83,8 @@ class History:
     def to_dict(self) -> Dict[str, Any]:
         return {"vm_id": self.vm_id, "name": self.name, "kind": self.kind,
                 "providers": self.providers, "generations": self.generations,
-                "periods": [p.to_dict() for p in self.periods]}
+                "periods": [dict(p.to_dict(), **({"modes": self._counts(p)} if self.modes
+                                                 else {})) for p in self.periods]}
 
     def lines(self) -> List[str]:
         first, last = self.periods[0].first, self.periods[-1].last
@@ -80,15 +95,18 @@ class History:
             head = period.first
             if n == 0:
                 summary = f": {_summary(self.first)}" if self.first else ""
-                out.append(f"{_when(head)}  first backup (generation {head.generation}){summary}")
+                out.append(f"{_when(head)}  first backup (generation {head.generation}"
+                           f"{self._mode(head)}){summary}")
             else:
-                out.append(f"{_when(head)}  changed (generation {head.generation}):")
+                out.append(f"{_when(head)}  changed (generation {head.generation}"
+                           f"{self._mode(head)}):")
                 out += [f"    {change}" for change in period.changes]
                 if period.note:
                     out.append(f"    ({period.note})")
             if len(period.items) > 1:
+                counts = ", ".join(f"{n} {mode}" for mode, n in sorted(self._counts(period).items()))
                 out.append(f"{_when(head)} → {_when(period.last)} unchanged "
-                           f"({len(period.items)} generations)")
+                           f"({len(period.items)} generations" + (f": {counts})" if counts else ")"))
         return out
 
 
@@ -195,6 +213,7 @@ def history(handles: Sequence[ProviderHandle], engine: Engine, token: str, *,
 
     result = build_history(named.items if not ids else
                            [i for i in listing.items if i.vm_id in ids], token, identity_of)
+    result.modes = {g: mode_label(info) for g, info in generations_of(chosen).items()}
     if as_json:
         if out_json is not None:
             out_json(result.to_dict())

@@ -24,7 +24,7 @@ from ..backup.health import Health, health_path
 from ..engine import Engine
 from ..errors import BackupError
 from ..host import Config, ProviderHandle
-from ..model import EPOCH, Query, Restorable, utcnow
+from ..model import EPOCH, FLAG_UNREAD, Query, Restorable, utcnow
 from ..output import table
 
 DEFAULT_MAX_AGE = dt.timedelta(days=1)      # engine-backup alerts after a day without one
@@ -146,6 +146,8 @@ def check(handles: Sequence[ProviderHandle], engine: Engine, config: Config, *,
                 newest[item.vm_id] = item
     for vm_id, skip in sorted(health.skips.items(), key=lambda kv: kv[1].name):
         found = newest.get(vm_id)
+        if found is not None and FLAG_UNREAD in found.flags:
+            found = _last_read(handles, engine, vm_id)
         taken = found.taken_at if found is not None else None
         if taken is None or taken < cutoff:
             report.stale_vms.append(StaleVm(vm_id, skip.name, taken,
@@ -154,6 +156,24 @@ def check(handles: Sequence[ProviderHandle], engine: Engine, config: Config, *,
     report.gone = sum(1 for vm_id, item in newest.items() if vm_id not in health.skips
                       and (item.taken_at or EPOCH) < cutoff)
     return report
+
+
+def _last_read(handles: Sequence[ProviderHandle], engine: Engine,
+               vm_id: str) -> Optional[Restorable]:
+    """The newest backup of a VM that was read from the engine: a generation that kept
+    the VM's previous backup because its OVF was withheld (flag ``unread``) carries an
+    older read, so its time is not the VM's."""
+    best: Optional[Restorable] = None
+    for h in handles:
+        try:
+            items = h.list_restorable(Query(vms=(vm_id,), every=True), engine)
+        except BackupError:
+            continue
+        for item in items:
+            if item.vm_id == vm_id and FLAG_UNREAD not in item.flags and \
+                    (best is None or (item.taken_at or EPOCH) > (best.taken_at or EPOCH)):
+                best = item
+    return best
 
 
 def age_text(seconds: Optional[float]) -> str:

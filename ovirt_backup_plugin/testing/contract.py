@@ -29,11 +29,12 @@ import pytest
 from lxml import etree
 
 from ..backup.capture import capture_one
+from ..backup.incremental import CaptureSettings, plan_capture
 from ..backup.run import BackupReport, backup_of, new_run, run_backup
 from ..engine import Engine, EngineSettings
 from ..errors import ProviderError
 from ..host import ProviderHandle, Session
-from ..model import BackupOutcome, Query, Restorable
+from ..model import MODE_FULL, MODE_INCREMENTAL, BackupOutcome, Query, Restorable
 from ..restore.listing import gather, select
 from ..restore.restore import restore
 from ..stores.check import check
@@ -306,6 +307,91 @@ class ProviderContract:
         ovfs = self.engine_ovfs(engines["changed"])
         assert all(handle.read_checked(i).text == ovfs[i.vm_id] for i in newest)
         assert {handle.read_checked(i).identity.memory_mb for i in newest} == {8192}
+
+    # -- incremental runs: carry_over --------------------------------------------------------
+    def incremental_backup(self, harness: ProviderHarness, server: ReplayEngine) -> BackupReport:
+        """A run as ``ovirt-backup backup`` makes it ([backup] mode = auto), without the
+        sample of the cross-check, so that every unchanged VM is carried over."""
+        with self.session(harness, server) as s:
+            return run_backup(s.engine, s.handles, system=harness.system,
+                              planner=lambda e, h, scope: plan_capture(
+                                  e, h, scope, CaptureSettings(sample=0)))
+
+    @pytest.fixture
+    def live(self, tmp_path) -> Iterator[ReplayEngine]:
+        """The contract's engine behind a replay engine that follows its mutations
+        (``server.publish()`` after changing ``server.synthetic``)."""
+        eng = contract_engine()
+        eng.tick(3600)
+        rounds = [0]
+
+        def cassette():
+            rounds[0] += 1
+            return eng.write_cassette(tmp_path / f"contract-live-{rounds[0]}.yaml")
+        with ReplayEngine([cassette()], password=self.password) as server:
+            server.synthetic = eng
+
+            def publish() -> None:
+                eng.tick(600)
+                server.reload(cassette())
+            server.publish = publish
+            yield server
+
+    def test_an_incremental_run_records_the_unchanged_vms_by_reference(self, harness, live):
+        eng = live.synthetic
+        first = self.incremental_backup(harness, live)
+        assert (first.exit_code, first.run.mode) == (0, MODE_FULL), first.summary()
+        beta = next(vm for vm in eng.vms if vm.name == "beta")
+        eng.change_vm(beta)
+        live.publish()
+        second = self.incremental_backup(harness, live)
+        handle = self.handle(harness)
+        if not handle.implements("list_generations"):       # nothing to build on: a sweep
+            assert second.run.mode == MODE_FULL and "cannot list" in second.run.reason
+            return
+        assert (second.exit_code, second.run.mode) == (0, MODE_INCREMENTAL), second.summary()
+        rep = second.providers[harness.name]
+        assert (rep.written, rep.new_blobs, rep.carried) == (4, 1, 3)
+        items = self.listing(harness, Query(generation=second.run.id))
+        assert sorted(i.name for i in items) == NAMES       # a complete generation
+        before = {i.vm_id: i for i in self.listing(harness, Query(generation=first.run.id))}
+        ovfs = self.engine_ovfs(live)
+        for item in items:
+            assert handle.read_checked(item).text == ovfs[item.vm_id]
+            old = before[item.vm_id]
+            assert (item.name, item.kind, item.datacenter, item.cluster) == (
+                old.name, old.kind, old.datacenter, old.cluster)
+            assert (item.ovf_hash == old.ovf_hash) == (item.vm_id != beta.id)
+        newest, older = handle.list_generations()[:2]
+        # the cursor and the mode are committed with the generation
+        assert (newest.id, newest.mode, newest.cursor, newest.reason) == (
+            second.run.id, MODE_INCREMENTAL, second.run.cursor, second.run.reason)
+        assert newest.cursor is not None and newest.vms == 4 and newest.datacenter is None
+        assert (older.id, older.mode, older.reason) == (first.run.id, MODE_FULL, first.run.reason)
+
+    def test_carry_over_is_idempotent_and_an_abandoned_run_keeps_nothing(self, harness, live):
+        first = self.incremental_backup(harness, live)
+        handle = self.handle(harness)
+        if not handle.implements("carry_over"):
+            pytest.skip(f"{harness.name} does not implement carry_over (the host reads back)")
+        items = self.listing(harness, Query(generation=first.run.id))
+        with self.session(harness, live) as s:
+            handle, engine = s.handles[0], s.engine
+            for ok in (False, True):
+                run = new_run(harness.system, engine.url, None)
+                state = handle.before_backup(run, engine)
+                assert handle.carry_over(run, state, items) == []
+                assert handle.carry_over(run, state, items) == []       # a retry
+                assert {i.generation for i in self.listing(harness, Query(every=True))} == {
+                    first.run.id}                                        # not before commit
+                handle.after_backup(run, state, engine, BackupOutcome(
+                    ok=ok, carried=4, written=4, reason="" if ok else "test abandons it"))
+                if not ok:
+                    assert {i.generation for i in self.listing(harness, Query(every=True))} \
+                        == {first.run.id}
+        again = self.listing(harness, Query(generation=run.id))
+        assert sorted((i.vm_id, i.ovf_hash) for i in again) == sorted(
+            (i.vm_id, i.ovf_hash) for i in items)
 
     # -- retention: list_generations and forget_generations are optional ----------------
     def forgetting_handle(self, harness: ProviderHarness) -> ProviderHandle:

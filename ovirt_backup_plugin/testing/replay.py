@@ -16,6 +16,17 @@ Play order
     recorded once can be repeated, and a sequence of ``POST /vms`` gets the recorded
     answers in the recorded order. Later cassettes are searched after earlier ones.
 
+Composed answers
+    A request with no exact match that the engine answers by a rule from entities the
+    cassette holds is answered by that rule (:mod:`.compose`): a collection searched by
+    id (``GET /vms?search=id=A or id=B``, from the recorded ``GET /vms/{id}``) and the
+    events feed (``GET /events?from=X&max=N&search=S``, from the recorded ``GET /events``).
+    Each such answer is recorded in :attr:`~ReplayEngine.composed`.
+
+Reload
+    :meth:`ReplayEngine.reload` swaps the cassettes atomically (a mutation round of a
+    synthesized engine), keeping the port and what was received.
+
 Fallback
     ``fallback="path"``: a request with no exact match is answered by an interaction
     with the same method and path (query and body ignored, same play order); each such
@@ -42,8 +53,10 @@ Engine state
     recorded request marked ``X-Replay-Body: subset`` matches by the elements of its body
     (a ``POST /vms`` by the VM's name). See that module for each rule and its source.
 
-Run ``python -m ovirt_backup_plugin.replay CASSETTE... [--port N] [--delay S]
-[--fallback path]`` to serve in the foreground; the first line on stdout is the URL.
+Run ``python -m ovirt_backup_plugin.testing.replay CASSETTE... [--port N] [--delay S]
+[--fallback path] [--stats FILE]`` to serve in the foreground; the first line on stdout is
+the URL. ``--stats`` keeps the count of requests and body bytes in a JSON file (what the
+benchmarks compare runs by).
 """
 from __future__ import annotations
 
@@ -58,7 +71,7 @@ import time
 from collections import defaultdict
 from dataclasses import dataclass, field
 from typing import Dict, Iterable, List, Optional, Sequence, Tuple, Union
-from urllib.parse import parse_qs, parse_qsl, unquote_plus, urlsplit
+from urllib.parse import parse_qs, parse_qsl, quote, unquote_plus, urlencode, urlsplit
 from xml.sax.saxutils import escape
 
 from vcr.matchers import method, path, query, requests_match
@@ -66,6 +79,7 @@ from vcr.persisters.filesystem import FilesystemPersister
 from vcr.request import Request
 from vcr.serializers import jsonserializer, yamlserializer
 
+from .compose import EventFeed, compose_collection, entity_xml, ids_of_search
 from .engine_state import SUBSET, SUBSET_HEADER, EngineState, body_leaves
 from .loopback import LoopbackHandler, LoopbackServer
 from .scrub import MASK, scrub_form, scrub_json
@@ -166,6 +180,47 @@ def _leaves(request: Request, text: str):
     return cached
 
 
+@dataclass
+class _Table:
+    """The interactions of a set of cassettes and their indexes: (method, path) for the
+    fallback; the same plus the parsed query (what vcrpy's query matcher compares) narrows
+    the candidates of an exact match."""
+
+    requests: List[Request]
+    responses: List[dict]
+    by_path: Dict[Tuple[str, str], List[int]]
+    by_query: Dict[tuple, List[int]]
+    played: List[bool]
+    feeds: Dict[int, EventFeed]
+    #: requests marked ``X-Replay-Body: subset``: index -> the leaves their body must hold
+    subset: Dict[int, frozenset]
+
+    @classmethod
+    def load(cls, cassettes: Iterable[PathLike]) -> "_Table":
+        requests: List[Request] = []
+        responses: List[dict] = []
+        for cassette in cassettes:
+            for request, response in load_interactions(cassette):
+                requests.append(request)
+                responses.append(response)
+        by_path: Dict[Tuple[str, str], List[int]] = defaultdict(list)
+        by_query: Dict[tuple, List[int]] = defaultdict(list)
+        for i, request in enumerate(requests):
+            key = (request.method.upper(), request.path)
+            by_path[key].append(i)
+            by_query[key + (tuple(request.query),)].append(i)
+        subset = {i: body_leaves(_text(r.body)) or frozenset() for i, r in enumerate(requests)
+                  if r.body is not None
+                  and (r.headers.get(SUBSET_HEADER) or "").lower() == SUBSET}
+        return cls(requests, responses, by_path, by_query, [False] * len(requests), {}, subset)
+
+
+def _xml_response(body: str) -> dict:
+    return {"status": {"code": 200, "message": "OK"},
+            "headers": {"content-type": ["application/xml;charset=UTF-8"]},
+            "body": {"string": body}}
+
+
 class _Handler(LoopbackHandler):
     """Reads one request, asks the engine for the answer, writes it (keep-alive)."""
 
@@ -191,6 +246,7 @@ class _Handler(LoopbackHandler):
         self.end_headers()
         if self.command != "HEAD":
             self.write_payload(payload)
+        self.engine.count(len(body), len(payload))
 
     do_GET = do_POST = do_PUT = do_DELETE = do_PATCH = do_HEAD = _handle
 
@@ -213,33 +269,49 @@ class ReplayEngine(LoopbackServer):
             cassettes = [cassettes]
         super().__init__(host, port)
         self.fallback, self.delay, self.password = fallback, float(delay), password
-        self._requests: List[Request] = []
-        self._responses: List[dict] = []
-        for cassette in cassettes:
-            for request, response in load_interactions(cassette):
-                self._requests.append(request)
-                self._responses.append(response)
-        # (method, path) -> interactions, for the fallback; the same plus the parsed query
-        # (what vcrpy's query matcher compares) narrows the candidates of an exact match.
-        self._by_path: Dict[Tuple[str, str], List[int]] = defaultdict(list)
-        self._by_query: Dict[tuple, List[int]] = defaultdict(list)
-        for i, request in enumerate(self._requests):
-            key = (request.method.upper(), request.path)
-            self._by_path[key].append(i)
-            self._by_query[key + (tuple(request.query),)].append(i)
-        self._played = [False] * len(self._requests)
-        self._subset = {i: body_leaves(_text(r.body)) or frozenset()
-                        for i, r in enumerate(self._requests)
-                        if r.body is not None and (r.headers.get(SUBSET_HEADER) or "").lower() == SUBSET}
-        self.state = EngineState.for_responses(
-            [_body_bytes(r) for r in self._responses])
-        self._matchers = [method, path, query, make_body_matcher(self.scrub_form)]
         self._lock = threading.Lock()
+        self._table = _Table.load(cassettes)
+        self._matchers = [method, path, query, make_body_matcher(self.scrub_form)]
+        self.state = EngineState.for_responses([_body_bytes(r) for r in self._table.responses])
         self.request_headers = threading.local()     # the headers of the request at hand
         self.received: List[ReceivedRequest] = []
         self.unmatched: List[str] = []
         self.fallbacks: List[str] = []
+        self.composed: List[str] = []
         self.username = self._recorded_username()
+        self.stats = {"requests": 0, "bytes_in": 0, "bytes_out": 0}   # bodies, as sent
+        self.stats_path: Optional[str] = None       # rewritten after every request
+
+    def count(self, bytes_in: int, bytes_out: int) -> None:
+        """Count one answered request (``stats``; written to ``stats_path`` when set)."""
+        with self._lock:
+            self.stats["requests"] += 1
+            self.stats["bytes_in"] += bytes_in
+            self.stats["bytes_out"] += bytes_out
+            if self.stats_path:
+                tmp = self.stats_path + ".tmp"
+                with open(tmp, "w", encoding="utf-8") as f:
+                    json.dump(self.stats, f)
+                os.replace(tmp, self.stats_path)
+
+    # The interactions, swapped as a whole by reload(): a request is answered from one
+    # table, old or new, never from a mix.
+    @property
+    def _requests(self) -> List[Request]:
+        return self._table.requests
+
+    @property
+    def _responses(self) -> List[dict]:
+        return self._table.responses
+
+    def reload(self, cassettes: Union[PathLike, Iterable[PathLike]]) -> None:
+        """Answer from these cassettes from now on (the engine changed); the port, the
+        settings and what was received so far stay. The swap is atomic."""
+        if isinstance(cassettes, (str, os.PathLike)):
+            cassettes = [cassettes]
+        table = _Table.load(cassettes)
+        with self._lock:
+            self._table = table
 
     # -- scrubbing -------------------------------------------------------------------
     def _mask(self, key: str, value: str) -> str:
@@ -266,31 +338,78 @@ class ReplayEngine(LoopbackServer):
         return DEFAULT_USERNAME
 
     # -- answering -------------------------------------------------------------------
-    def _pick(self, candidates: Sequence[int]) -> int:
+    def _pick(self, table: "_Table", candidates: Sequence[int]) -> int:
         with self._lock:
             for i in candidates:
-                if not self._played[i]:
-                    self._played[i] = True
+                if not table.played[i]:
+                    table.played[i] = True
                     return i
             return candidates[-1]
 
-    def find(self, request: Request) -> Tuple[Optional[int], bool]:
+    def find(self, request: Request, *, fallback: bool = True) -> Tuple[Optional[int], bool]:
         """Index of the interaction that answers ``request``, and whether by fallback."""
+        return self._find(self._table, request, fallback=fallback)
+
+    def _find(self, table: "_Table", request: Request, *,
+              fallback: bool = True) -> Tuple[Optional[int], bool]:
         key = (request.method.upper(), request.path)
-        candidates_q = self._by_query.get(key + (tuple(request.query),), ())
-        if any(i in self._subset for i in candidates_q):
+        candidates_q = table.by_query.get(key + (tuple(request.query),), ())
+        if any(i in table.subset for i in candidates_q):
             # many POST /vms of one name each: leave out the other names before matching
             got = _leaves(request, _text(request.body))
-            candidates_q = [i for i in candidates_q if i not in self._subset
-                            or (got is not None and self._subset[i] <= got)]
+            candidates_q = [i for i in candidates_q if i not in table.subset
+                            or (got is not None and table.subset[i] <= got)]
         matches = [i for i in candidates_q
-                   if requests_match(request, self._requests[i], self._matchers)]
+                   if requests_match(request, table.requests[i], self._matchers)]
         if matches:
-            return self._pick(matches), False
-        candidates = self._by_path.get(key)
-        if self.fallback == "path" and candidates:
-            return self._pick(candidates), True
+            return self._pick(table, matches), False
+        candidates = table.by_path.get(key)
+        if fallback and self.fallback == "path" and candidates:
+            return self._pick(table, candidates), True
         return None, False
+
+    def compose(self, request: Request) -> Optional[dict]:
+        """An answer derived from recorded ones (see :mod:`.compose`), or None: a
+        collection searched by id, or the events feed."""
+        return self._compose(self._table, request)
+
+    def _compose(self, table: "_Table", request: Request) -> Optional[dict]:
+        if request.method.upper() != "GET":
+            return None
+        params = dict(request.query)
+        if request.path.endswith("/events") and set(params) & {"from", "max", "search"}:
+            plain = table.by_query.get(("GET", request.path, ()))
+            if not plain:
+                return None
+            index = plain[-1]
+            feed = table.feeds.get(index)
+            if feed is None:
+                feed = table.feeds[index] = EventFeed(_text(
+                    (table.responses[index].get("body") or {}).get("string")))
+            body = feed.answer(params)
+            return None if body is None else _xml_response(body)
+        ids = ids_of_search(params.get("search", ""))
+        if ids is None:
+            return None
+        rest = {k: v for k, v in params.items() if k not in ("search", "max")}
+        elements = []
+        for entity_id in ids:
+            single = Request("GET", "http://replay" + request.path + "/" + quote(entity_id)
+                             + ("?" + urlencode(sorted(rest.items())) if rest else ""),
+                             None, {})
+            found, _ = self._find(table, single, fallback=False)
+            if found is None:
+                return None                # an id the cassette knows nothing about
+            response = table.responses[found]
+            if int((response.get("status") or {}).get("code", 200)) == 404:
+                continue                   # the engine has no such entity: not listed
+            elements.append(entity_xml(_text((response.get("body") or {}).get("string"))))
+        try:
+            max_ = int(params["max"]) if "max" in params else None
+        except ValueError:
+            return None
+        return _xml_response(compose_collection(request.path.rsplit("/", 1)[-1], elements,
+                                                max_))
 
     def answer(self, method_: str, target: str, body: bytes, content_type: str = "",
                headers: Optional[Dict[str, str]] = None,
@@ -317,10 +436,18 @@ class ReplayEngine(LoopbackServer):
         request = Request(method_, "http://replay" + req_path + (f"?{qs}" if qs else ""),
                           text.encode("utf-8") if body else None,
                           {"Content-Type": content_type})
-        index, by_fallback = self.find(request)
-        own = self._state_answer(method_, req_path, qs, index)
+        table = self._table
+        index, by_fallback = self._find(table, request, fallback=False)
+        own = self._state_answer(table, method_, req_path, qs, index)
         if own is not None:
             return 200, "OK", [("Content-Type", "application/xml;charset=UTF-8")], own
+        if index is None:
+            composed = self._compose(table, request)
+            if composed is not None:
+                with self._lock:
+                    self.composed.append(label)
+                return self._response(composed)
+            index, by_fallback = self._find(table, request)
         if index is None:
             with self._lock:
                 self.unmatched.append(label)
@@ -330,12 +457,12 @@ class ReplayEngine(LoopbackServer):
             with self._lock:
                 self.fallbacks.append(label)
             log.warning("replay: fallback (method+path) for %s: answering with the recorded %s",
-                        label, self._requests[index].uri)
-        answer = self._response(self._responses[index])
-        self.state.answered(method_, req_path, headers, self._responses[index], answer[3])
+                        label, table.requests[index].uri)
+        answer = self._response(table.responses[index])
+        self.state.answered(method_, req_path, headers, table.responses[index], answer[3])
         return answer
 
-    def _state_answer(self, method_: str, req_path: str, qs: str,
+    def _state_answer(self, table: "_Table", method_: str, req_path: str, qs: str,
                       index: Optional[int]) -> Optional[bytes]:
         """An answer from the engine state (:mod:`.engine_state`), or None."""
         if method_ != "GET":
@@ -345,11 +472,11 @@ class ReplayEngine(LoopbackServer):
             return self.state.events_answer(query)
         if req_path == f"{API_PREFIX}/vms" and (index is None or not query) \
                 and set(query) <= {"search"} and (query or self.state.created):
-            listed = [i for i in self._by_query.get(("GET", req_path, ()), ())
-                      if self._responses[i].get("complete_collection")]
+            listed = [i for i in table.by_query.get(("GET", req_path, ()), ())
+                      if table.responses[i].get("complete_collection")]
             if not listed:
                 return None
-            return self.state.vms_answer(query, _body_bytes(self._responses[listed[0]]))
+            return self.state.vms_answer(query, _body_bytes(table.responses[listed[0]]))
         return None
 
     @staticmethod
@@ -395,11 +522,14 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     parser.add_argument("--password", default="replay-secret",
                         help="the password the SSO token request must carry")
     parser.add_argument("-v", "--verbose", action="store_true", help="log every request")
+    parser.add_argument("--stats", metavar="FILE", help="keep the number of requests and the "
+                        "bytes of their bodies in this JSON file (rewritten after each request)")
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.DEBUG if args.verbose else logging.WARNING,
                         format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     engine = ReplayEngine(args.cassettes, fallback=args.fallback, delay=args.delay,
                           password=args.password, host=args.host, port=args.port)
+    engine.stats_path = args.stats
     stop = threading.Event()
     signal.signal(signal.SIGTERM, lambda *_: stop.set())
     with engine:

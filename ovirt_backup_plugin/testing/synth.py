@@ -22,6 +22,7 @@ vcrpy's serializers. Hosts are ``https://engine.example.com`` like the real reco
 """
 from __future__ import annotations
 
+import datetime as _dt
 import json
 import random
 import re
@@ -300,6 +301,7 @@ class SynthVm:
     ovf_missing_always: bool = False        # the single GET leaves it out too
     added_after_page: int = 0               # created after the engine answered that page
     removed_after_page: Optional[int] = None  # removed after the engine answered that page
+    changes: int = 0                        # change_vm() calls so far
 
 
 def _mac_int(mac: str) -> int:
@@ -621,16 +623,6 @@ def vnic_profile_xml(net: SynthNetwork, name: str, profile_id: str) -> str:
             + _ref("network", "networks", net.id, i) + "    </vnic_profile>\n")
 
 
-def event_xml(index: int, code: int, description: str, *, severity: str = "normal",
-              time: str = "2026-11-26T07:50:00.000+00:00") -> str:
-    i = "        "
-    return (f'    <event href="{API}/events/{index}" id="{index}">\n'
-            f"{i}<description>{escape(description)}</description>\n{i}<code>{code}</code>\n"
-            f"{i}<custom_id>-1</custom_id>\n{i}<flood_rate>30</flood_rate>\n"
-            f"{i}<index>{index}</index>\n{i}<origin>oVirt</origin>\n"
-            f"{i}<severity>{severity}</severity>\n{i}<time>{time}</time>\n    </event>\n")
-
-
 def storage_domain_xml(sd: SynthStorageDomain) -> str:
     i, dc = "        ", sd.datacenter.id
     return (f'    <storage_domain href="{API}/datacenters/{dc}/storagedomains/{sd.id}" '
@@ -811,6 +803,71 @@ def ovf_store_event_xml(sd: SynthStorageDomain, index: int, time: str,
             + _ref("storage_domain", "storagedomains", sd.id, i) + "    </event>\n")
 
 
+# ------------------------------------------------------------------------------------
+# The audit log (GET /events) and the API root (GET /ovirt-engine/api)
+# ------------------------------------------------------------------------------------
+FIRST_EVENT = 1001                                # the first index a SyntheticEngine logs
+#: Descriptions of the events the mutations log (AuditLogMessages.properties, shortened).
+EVENT_TEXTS = {
+    32: "VM {name} started on Host host1", 33: "VM {name} powered off by admin@internal-authz.",
+    34: "VM {name} was created by admin@internal-authz.",
+    35: "VM {name} configuration was updated by admin@internal-authz.",
+    45: "Snapshot 'backup' creation for VM '{name}' was initiated by admin@internal-authz.",
+    61: "VM {name} is down.", 68: "Snapshot 'backup' creation for VM '{name}' has been completed.",
+    88: "VM {name} {name}_Disk1 disk was updated by admin@internal-authz.",
+    113: "VM {name} was successfully removed.", 153: "VM {name} was started by admin@internal-authz.",
+    174: "VM {name} has been successfully imported from the given configuration.",
+    377: "Size of the disk '{name}_Disk1' was successfully updated to 40 GB by admin@internal-authz.",
+    934: "Interface nic1 (VirtIO) was updated for VM {name}. ",
+    2016: "Disk {name}_data was successfully attached to VM {name} by admin@internal-authz.",
+    30: "User admin@internal-authz connecting from '10.0.0.1' using session 'x' logged in.",
+}
+
+
+@dataclass
+class SynthEvent:
+    """One row of the audit log: ``audit_log_id`` (REST ``id`` and ``index``), ``log_type``
+    (``code``), the time, the VM (``vm_id``) and the rest of what REST shows."""
+
+    index: int
+    code: int
+    time: _dt.datetime
+    description: str
+    severity: str = "normal"                # normal, warning, error, alert
+    vm_id: str = ""
+    template_id: str = ""
+    datacenter_id: str = ""
+    correlation_id: str = ""
+    origin: str = "oVirt"
+    custom_id: int = -1
+    deleted: bool = False                   # dismissed: gone from the feed
+
+
+def _time(when: _dt.datetime) -> str:
+    return when.astimezone(_dt.timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.000+00:00")
+
+
+def event_xml(e: SynthEvent) -> str:
+    """One ``<event>`` as EventMapper writes it: id and index are the audit_log_id, the
+    VM/template/data center as links, correlation_id only when there is one."""
+    i = "        "
+    links = ""
+    if e.template_id:
+        links += _ref("template", "templates", e.template_id, i)
+    if e.vm_id:
+        links += _ref("vm", "vms", e.vm_id, i)
+    if e.datacenter_id:
+        links += _ref("data_center", "datacenters", e.datacenter_id, i)
+    corr = f"{i}<correlation_id>{escape(e.correlation_id)}</correlation_id>\n" \
+        if e.correlation_id else ""
+    return (f'    <event href="{API}/events/{e.index}" id="{e.index}">\n'
+            f"{i}<description>{escape(e.description)}</description>\n{i}<code>{e.code}</code>\n"
+            f"{corr}{i}<custom_id>{e.custom_id}</custom_id>\n{i}<flood_rate>30</flood_rate>\n"
+            f"{i}<index>{e.index}</index>\n{i}<origin>{escape(e.origin)}</origin>\n"
+            f"{i}<severity>{e.severity}</severity>\n{i}<time>{_time(e.time)}</time>\n"
+            f"{links}    </event>\n")
+
+
 def _collection(tag: str, elements: Iterable[str]) -> str:
     body = "".join(elements)
     return f"{XML_DECL}<{tag}>\n{body}</{tag}>\n" if body else f"{XML_DECL}<{tag}/>\n"
@@ -850,8 +907,12 @@ class SyntheticEngine:
         #: ``GET /clusterlevels``: SupportedClusterLevels of a current engine (cfg L1157);
         #: an engine before 4.5.7 has no 4.8.
         self.cluster_levels: Tuple[str, ...] = ("4.2", "4.3", "4.4", "4.5", "4.6", "4.7", "4.8")
-        self.newest_event = 5000          # the index of the newest event before any request
         self._invalid_interfaces_logged = False
+        # The audit log and the engine's clock (see "The events feed" below).
+        self.now = _dt.datetime(2026, 11, 26, 7, 45, tzinfo=_dt.timezone.utc)
+        self.events: List[SynthEvent] = []
+        self.removed: List[SynthVm] = []  # removed VMs: GET /vms/{id} answers 404
+        self.next_event = FIRST_EVENT
 
     def new_id(self) -> str:
         return _uuid(self._rng)
@@ -1318,7 +1379,7 @@ class SyntheticEngine:
                 f"{i}        <build>6</build>\n{i}        <full_version>4.5.6-1.el9"
                 f"</full_version>\n{i}        <major>4</major>\n{i}        <minor>5</minor>\n"
                 f"{i}        <revision>0</revision>\n{i}    </version>\n{i}</product_info>\n"
-                + summary + f"{i}<time>2026-11-26T07:45:00.000+00:00</time>\n</api>\n")
+                + summary + f"{i}<time>{_time(self.now)}</time>\n</api>\n")
 
     def interactions(self, page_size: int = 100, *, sso: bool = True) -> List[dict]:
         """Every interaction of this engine, in the order the adapter asks for them."""
@@ -1351,6 +1412,7 @@ class SyntheticEngine:
             out.append(interaction("GET", path,
                                    body=XML_DECL + vm_xml(vm, with_ovf=not vm.ovf_missing_always,
                                                           indent="")))
+        out += self._feed_interactions()
         out += self._msd_interactions()
         out += self._restore_interactions()
         for item, times in self._extra:
@@ -1359,8 +1421,10 @@ class SyntheticEngine:
 
     def _restore_interactions(self) -> List[dict]:
         """What a restore reads of the target (engine-facts B5): MAC pools, cluster levels,
-        networks and vNIC profiles, the newest event, and each cluster's VMs with their
-        NICs (``GET /vms?follow=nics&search=cluster=NAME``: the MACs a pool has given out)."""
+        networks and vNIC profiles, and each cluster's VMs with their NICs (``GET
+        /vms?follow=nics&search=cluster=NAME``: the MACs a pool has given out). The newest
+        event (``GET /events?max=1``) is the audit log's (:meth:`log_event`), answered by
+        the replay from the plain ``GET /events``."""
         out = [interaction("GET", f"{API}/macpools", body=_collection(
                    "mac_pools", (mac_pool_xml(p) for p in self.mac_pools))),
                interaction("GET", f"{API}/clusterlevels", body=_collection(
@@ -1369,11 +1433,7 @@ class SyntheticEngine:
                    "networks", (network_xml(n) for n in self.networks))),
                interaction("GET", f"{API}/vnicprofiles", body=_collection(
                    "vnic_profiles", (vnic_profile_xml(n, name, pid) for n in self.networks
-                                     for name, pid in n.profiles.items()))),
-               interaction("GET", with_query(f"{API}/events", max="1"), body=_collection(
-                   "events", [event_xml(self.newest_event, 30, "User admin@internal-authz "
-                                        "connecting from '10.0.0.1' using session 'x' logged "
-                                        "in.")]))]
+                                     for name, pid in n.profiles.items())))]
         for disk_id, alias in self.disks.items():
             out.append(interaction("GET", f"{API}/disks/{disk_id}", body=XML_DECL + _disk_xml(
                 disk_id, _stable_id(disk_id, "image"), ZERO, alias=alias, size=20 * 1024 ** 3,
@@ -1469,6 +1529,155 @@ class SyntheticEngine:
         path.parent.mkdir(parents=True, exist_ok=True)
         path.write_text(text, encoding="utf-8")
         return path
+
+    # -- the events feed ---------------------------------------------------------------
+    # The engine's audit log as REST shows it (engine-facts A2): ``GET /events`` lists the
+    # events not dismissed, newest first (ORDER BY audit_log_id DESC); the replay server
+    # answers ``from`` (strictly greater), ``max`` and ``search`` from that list with the
+    # engine's semantics (testing.compose), so no request pattern is baked into a cassette.
+    # ``GET /ovirt-engine/api`` gives the engine's clock and VM count (BackendApiResource:
+    # ``time`` = now, ``summary`` from GetSystemStatistics). A removed VM answers 404.
+    def tick(self, seconds: float = 60.0) -> _dt.datetime:
+        """Advance the engine's clock (event times, the API root's ``time``)."""
+        self.now += _dt.timedelta(seconds=seconds)
+        return self.now
+
+    def log_event(self, code: int, *, vm: Optional[SynthVm] = None, vm_id: str = "",
+                  description: str = "", severity: str = "normal", template_id: str = "",
+                  datacenter_id: str = "", correlation_id: str = "",
+                  origin: str = "oVirt") -> SynthEvent:
+        """Append one event to the audit log (the next index, the engine's clock)."""
+        if vm is not None:
+            vm_id = vm.id
+        event = SynthEvent(self.next_event, code, self.now, description or EVENT_TEXTS.get(
+            code, "event {code}").format(code=code, name=vm.name if vm else ""), severity,
+            vm_id=vm_id, template_id=template_id, datacenter_id=datacenter_id,
+            correlation_id=correlation_id, origin=origin)
+        self.next_event += 1
+        self.events.append(event)
+        return event
+
+    def _vm(self, vm) -> SynthVm:
+        return vm if isinstance(vm, SynthVm) else self._find(self.vms, vm)
+
+    @staticmethod
+    def _bump(ovf: str) -> str:
+        """``<Generation>`` + 1: what every engine command that touches the VM does
+        (``incrementDbGeneration``; the OVF writes ``vm_static.db_generation``, A4)."""
+        return re.sub(r"<Generation>(\d+)</Generation>",
+                      lambda m: f"<Generation>{int(m.group(1)) + 1}</Generation>", ovf, count=1)
+
+    #: What each kind of change logs (engine-facts A1): USER_UPDATE_VM, NIC update,
+    #: disk update on a VM, snapshot create (start and end), disk attach, disk extend.
+    CHANGE_EVENTS = {"update": (35,), "nic": (934,), "disk": (88,), "snapshot": (45, 68),
+                     "attach": (2016,), "extend": (377,)}
+
+    def change_vm(self, vm, kind: str = "update", *, log: bool = True) -> SynthVm:
+        """Change a VM's configuration: new OVF content (its description says what
+        changed), ``<Generation>`` bumped, and the events ``kind`` logs (none with
+        ``log=False``: a change the feed never shows, as from a script on the database)."""
+        vm = self._vm(vm)
+        vm.changes += 1
+        text = f"{vm.name}: change {vm.changes} ({kind})"
+        vm.description = text
+        vm.ovf = self._bump(re.sub(r"<Description>[^<]*</Description>",
+                                   f"<Description>{escape(text)}</Description>", vm.ovf, count=1))
+        if log:
+            for code in self.CHANGE_EVENTS[kind]:
+                self.log_event(code, vm=vm)
+        return vm
+
+    def run_vm(self, vm, *, log: bool = True) -> SynthVm:
+        """Start a VM: ``<Generation>`` bumped (RunVmCommand.runningSucceded), nothing else
+        in its configuration; logs USER_STARTED_VM (153) and USER_RUN_VM (32)."""
+        vm = self._vm(vm)
+        vm.ovf, vm.status = self._bump(vm.ovf), "up"
+        if log:
+            self.log_event(153, vm=vm)
+            self.log_event(32, vm=vm)
+        return vm
+
+    def stop_vm(self, vm, *, log: bool = True) -> SynthVm:
+        """Stop a VM: ``<Generation>`` bumped (StopVmCommandBase); USER_STOP_VM (33), VM_DOWN (61)."""
+        vm = self._vm(vm)
+        vm.ovf, vm.status = self._bump(vm.ovf), "down"
+        if log:
+            self.log_event(33, vm=vm)
+            self.log_event(61, vm=vm)
+        return vm
+
+    def rename_vm(self, vm, name: str, *, log: bool = True) -> SynthVm:
+        """Rename through UpdateVm: USER_UPDATE_VM (35) and ENTITY_RENAMED (1200, with the
+        VM's id, no correlation id)."""
+        vm = self._vm(vm)
+        old, vm.name = vm.name, name
+        vm.ovf = self._bump(re.sub(r"<Name>[^<]*</Name>", f"<Name>{escape(name)}</Name>",
+                                   vm.ovf, count=1))
+        if log:
+            self.log_event(35, vm=vm)
+            self.log_event(1200, vm=vm, description=f"VM {old} was renamed from {old} to "
+                                                    f"{name} by admin@internal-authz.")
+        return vm
+
+    def create_vm(self, name: str, cluster, *, log: bool = True, imported: bool = False,
+                  **kw) -> SynthVm:
+        """:meth:`add_vm` as a user does it: USER_ADD_VM (34), or for an import from a
+        configuration VM_IMPORT_FROM_CONFIGURATION_EXECUTED_SUCCESSFULLY (174). ``log=False``:
+        what ``POST /vms`` with a disk-less OVF logs (nothing at all, engine-facts D)."""
+        vm = self.add_vm(name, cluster, **kw)
+        if log:
+            self.log_event(174 if imported else 34, vm=vm)
+        return vm
+
+    def remove_vm(self, vm, *, log: bool = True) -> SynthVm:
+        """Remove a VM: USER_REMOVE_VM_FINISHED (113); ``GET /vms/{id}`` answers 404 from now."""
+        vm = self._vm(vm)
+        self.vms.remove(vm)
+        self.removed.append(vm)
+        if log:
+            self.log_event(113, vm=vm)
+        return vm
+
+    def upgrade_datacenter(self, datacenter, version: str = "4.8") -> SynthDataCenter:
+        """A data-center compatibility upgrade: every VM of its clusters gets
+        ``<Generation>`` + 1 (IncrementDbGenerationForAllInStoragePool) and the only event
+        is USER_UPDATE_STORAGE_POOL (952), naming no VM (engine-facts A3)."""
+        dc = self._find(self.datacenters, datacenter)
+        for vm in self.vms:
+            if vm.cluster.datacenter is dc:
+                vm.ovf = self._bump(vm.ovf)
+        self.log_event(952, datacenter_id=dc.id,
+                       description=f"Data Center {dc.name} was updated by admin@internal-authz.")
+        return dc
+
+    def dismiss(self, event: SynthEvent) -> None:
+        """``DELETE /events/{id}`` (the UI's dismiss): the event leaves the feed."""
+        event.deleted = True
+
+    def clear_all_events(self) -> None:
+        """The UI's "clear all": every event but alerts is marked deleted (ClearAllAuditLogEvents)."""
+        for event in self.events:
+            if event.severity != "alert":
+                event.deleted = True
+
+    def age_out(self, days: float = 30.0) -> int:
+        """The daily AuditLogCleanupManager: events older than ``days`` are deleted."""
+        limit = self.now - _dt.timedelta(days=days)
+        kept = [e for e in self.events if e.time >= limit]
+        gone = len(self.events) - len(kept)
+        self.events = kept
+        return gone
+
+    def _feed_interactions(self) -> List[dict]:
+        live = sorted((e for e in self.events if not e.deleted), key=lambda e: -e.index)
+        out = [interaction("GET", f"{API}/events", body=_collection(
+                   "events", (event_xml(e) for e in live)))]
+        for vm in self.removed:
+            if vm.id not in {v.id for v in self.vms}:
+                out.append(interaction(
+                    "GET", with_query(f"{API}/vms/{vm.id}", all_content="true"), status=404,
+                    body=fault_xml(f"Entity not found: {vm.id}", "Operation Failed")))
+        return out
 
 
 def write_interactions(path: Union[str, Path], interactions: List[dict]) -> Path:
