@@ -48,7 +48,7 @@ sys.path.insert(0, str(HERE))
 sys.path.insert(0, str(ROOT))
 
 import inventory  # noqa: E402
-from measure import ReplayServer, run_measured  # noqa: E402
+from measure import ReplayServer, byte_compile, run_measured  # noqa: E402
 
 from ovirt_backup_plugin.backup import incremental as inc  # noqa: E402
 from ovirt_backup_plugin.backup.capture import capture_one  # noqa: E402
@@ -68,21 +68,10 @@ def say(text: str = "") -> None:
 
 # -- the engine ----------------------------------------------------------------------------
 def interactions(eng: synth.SyntheticEngine) -> List[dict]:
-    """What the runs ask: SSO, data centers, clusters, the pages, every VM on its own (the
-    replay server composes the searches by id from them), the API root, the events log."""
-    v = eng.cluster_version
-    out = synth.sso_interactions()
-    out.append(synth.interaction("GET", f"{synth.API}/datacenters", body=synth._collection(
-        "data_centers", (synth.datacenter_xml(dc, v) for dc in eng.datacenters))))
-    out.append(synth.interaction("GET", f"{synth.API}/clusters", body=synth._collection(
-        "clusters", (synth.cluster_xml(cl, v) for cl in eng.clusters))))
-    out += eng._vm_pages(eng.vms, inventory.PAGE_SIZE)
-    for vm in eng.vms:
-        out.append(synth.interaction(
-            "GET", synth.with_query(f"{synth.API}/vms/{vm.id}", all_content="true"),
-            body=synth.XML_DECL + synth.vm_xml(vm, indent="")))
-    out += eng._feed_interactions()
-    return out
+    """What the runs ask (benchmarks/inventory.py): SSO, data centers, clusters, the pages,
+    the VM ids, every VM on its own (the replay server composes the searches by id from
+    them), the API root, the events log."""
+    return inventory.interactions(eng)
 
 
 def build(n: int, seed: int, changed: float, work: Path):
@@ -164,6 +153,7 @@ def baseline(ref: str, work: Path) -> Path:
         subprocess.run(["tar", "-x", "-C", str(target)], input=archive, check=True)
         # its own built-in providers, where an import finds them before the installed ones
         shutil.copytree(target / "hooks", target / "ovirt_backup_plugin" / "hooks")
+    byte_compile(target)
     return target
 
 
@@ -343,6 +333,7 @@ def main(argv=None) -> int:
     parser.add_argument("--quick", action="store_true", help="no baseline, no contract part")
     parser.add_argument("--no-contract", action="store_true")
     args = parser.parse_args(argv)
+    byte_compile(ROOT / "ovirt_backup_plugin", ROOT / "hooks")   # as installed
     if args.quick:
         args.baseline_ref, args.no_contract, args.repeat = "", True, 1
     say(f"incremental capture, {args.n:,} VMs, {args.delay * 1e3:.0f} ms per request, "

@@ -34,7 +34,7 @@ ROOT = HERE.parent
 sys.path.insert(0, str(HERE))
 
 import inventory  # noqa: E402
-from measure import ReplayServer, run_measured  # noqa: E402
+from measure import ReplayServer, byte_compile, run_measured  # noqa: E402
 
 from ovirt_backup_plugin.host import Session  # noqa: E402
 from ovirt_backup_plugin.model import BackupOutcome, Run, VmBackup  # noqa: E402
@@ -294,6 +294,7 @@ def main(argv: Optional[List[str]] = None) -> int:
     p.add_argument("--repeat", type=int, default=2, help="samples per command (fastest reported)")
     p.add_argument("--work", type=Path, default=ROOT / "bench-out" / "read-path")
     args = p.parse_args(argv)
+    byte_compile(ROOT / "ovirt_backup_plugin", ROOT / "hooks")   # as installed
     work = args.work
     work.mkdir(parents=True, exist_ok=True)
     gens = sorted(int(g) for g in args.generations.split(","))

@@ -41,7 +41,7 @@ sys.path.insert(0, str(HERE))
 sys.path.insert(0, str(ROOT))
 
 import inventory  # noqa: E402
-from measure import Measurement, ReplayServer, run_measured  # noqa: E402
+from measure import Measurement, ReplayServer, byte_compile, run_measured  # noqa: E402
 
 from ovirt_backup_plugin.ovf import parse_ovf  # noqa: E402
 from ovirt_backup_plugin.testing import synth  # noqa: E402
@@ -138,6 +138,7 @@ def main(argv=None) -> int:
     parser.add_argument("--work", type=Path, default=ROOT / "bench-out" / "restore")
     parser.add_argument("--quick", action="store_true")
     args = parser.parse_args(argv)
+    byte_compile(ROOT / "ovirt_backup_plugin", ROOT / "hooks")   # as installed
     if args.quick:
         args.sizes, args.copies, args.parallel = "100", 20, "1,4"
     sizes = [int(s) for s in args.sizes.split(",")]

@@ -34,7 +34,7 @@ sys.path.insert(0, str(HERE))
 import inventory  # noqa: E402
 import profiling  # noqa: E402
 import stages  # noqa: E402
-from measure import Measurement, ReplayServer, run_measured  # noqa: E402
+from measure import Measurement, ReplayServer, byte_compile, run_measured  # noqa: E402
 
 PASSWORD = "replay-secret"          # ReplayEngine's default; served via $BENCH_ENGINE_PASSWORD
 TARGET_SPEEDUP = 10.0               # baseline wall / backup wall, at N = 10,000
@@ -405,6 +405,7 @@ def main(argv=None) -> int:
     parser.add_argument("--keep-ovfs", action="store_true",
                         help="keep the baseline's OVF files (bench-out/nN/baseline-ovfs)")
     args = parser.parse_args(argv)
+    byte_compile(ROOT / "ovirt_backup_plugin", ROOT / "hooks")   # as installed
     sizes = [200] if args.quick else [int(s.replace("_", "")) for s in args.sizes.split(",") if s]
     if args.no_profile:
         args.profile_size = None

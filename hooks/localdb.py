@@ -231,15 +231,24 @@ def after_backup(run, state, settings, outcome, note):
         if not state.recorded:    # a retried commit does not record the run twice
             db.execute("SAVEPOINT record")
             rows = db.execute("SELECT count(*) FROM vms WHERE run_id = ?", (run.id,)).fetchone()[0]
+            started = run.started_at.isoformat()
+            newest = db.execute("SELECT max(started_at) FROM runs").fetchone()[0]
             db.execute("INSERT INTO runs VALUES (?, ?, datetime('now'), ?, ?, ?, ?, ?, ?, ?)", (
-                run.id, run.started_at.isoformat(), run.system, run.engine_url,
+                run.id, started, run.system, run.engine_url,
                 run.datacenter, rows, run.mode, run.reason, run.cursor))
-            db.execute("INSERT INTO latest (vm_id, run_id, generations) SELECT vm_id, run_id, 1 "
-                       "FROM vms WHERE run_id = ? ON CONFLICT(vm_id) DO UPDATE SET "
-                       "generations = latest.generations + 1, run_id = CASE WHEN "
-                       "(SELECT started_at FROM runs WHERE id = excluded.run_id) >= "
-                       "(SELECT started_at FROM runs WHERE id = latest.run_id) "
-                       "THEN excluded.run_id ELSE latest.run_id END", (run.id,))
+            if newest is None or newest <= started:
+                # the usual case: this run is the newest, so it is each of its VMs' newest
+                db.execute("INSERT INTO latest (vm_id, run_id, generations) SELECT vm_id, "
+                           "run_id, 1 FROM vms WHERE run_id = ? ON CONFLICT(vm_id) DO UPDATE "
+                           "SET generations = latest.generations + 1, run_id = excluded.run_id",
+                           (run.id,))
+            else:                 # an older run committed late: the newer one stays newest
+                db.execute("INSERT INTO latest (vm_id, run_id, generations) SELECT vm_id, "
+                           "run_id, 1 FROM vms WHERE run_id = ? ON CONFLICT(vm_id) DO UPDATE "
+                           "SET generations = latest.generations + 1, run_id = CASE WHEN "
+                           "(SELECT started_at FROM runs WHERE id = excluded.run_id) >= "
+                           "(SELECT started_at FROM runs WHERE id = latest.run_id) "
+                           "THEN excluded.run_id ELSE latest.run_id END", (run.id,))
             db.execute("RELEASE record")
             state.recorded = True
         db.execute("COMMIT")

@@ -14,8 +14,8 @@ import pytest
 
 from ovirt_backup_plugin.errors import ProviderError
 from ovirt_backup_plugin.hooks import localdb
-from ovirt_backup_plugin.model import Query
-from ovirt_backup_plugin.ovf import ovf_hash
+from ovirt_backup_plugin.model import BackupOutcome, Query, Run, VmBackup
+from ovirt_backup_plugin.ovf import ovf_hash, pack, seal
 from ovirt_backup_plugin.testing import synth
 
 #: The schema of ovirt-backup 0.1 (hooks/localdb.py at 0.1.0), format 1.
@@ -146,3 +146,34 @@ def test_queries_never_walk_every_generation(old_catalog, session_of):
         if not query.vms:
             assert "SCAN l" in plan, plan
     db.close()
+
+
+def test_a_run_committed_after_a_newer_one_does_not_become_the_newest(session_of):
+    """A run whose start is older than one already committed (the clock was stepped back)
+    adds its generation, but each VM's newest stays the newer run's."""
+    (handle,) = session_of(["localdb"]).handles
+    t = dt.datetime(2026, 11, 26, 8, 0, tzinfo=dt.timezone.utc)
+
+    def commit(run_id, started, memory):
+        eng = synth.SyntheticEngine(seed=1)
+        eng.add_cluster("c", eng.add_datacenter("DC"))
+        text = eng.add_vm("web01", "c", memory_mb=memory).ovf
+        run = Run(id=run_id, started_at=started, system="s", engine_url="http://e")
+        state = handle.before_backup(run, None)
+        handle.write_ovf(run, state, VmBackup(
+            vm_id="3c85b930-b9f0-420f-929e-04e213311e91", name="web01", kind="vm",
+            datacenter="DC", cluster="c", ovf_hash=ovf_hash(text), blob=seal(pack(text)),
+            ovf=text))
+        handle.after_backup(run, state, None, BackupOutcome(ok=True, written=1, new_blobs=1))
+        return ovf_hash(text)
+
+    newer = commit("20261126T090000Z-bbbbbbbb", t + dt.timedelta(hours=1), 8192)
+    older = commit("20261126T080000Z-aaaaaaaa", t, 4096)
+    assert newer != older
+    (item,) = handle.list_restorable(Query(), None)
+    assert (item.generation, item.ovf_hash, item.generations) == (
+        "20261126T090000Z-bbbbbbbb", newer, 2)
+    newest = commit("20261126T100000Z-cccccccc", t + dt.timedelta(hours=2), 2048)
+    (item,) = handle.list_restorable(Query(), None)
+    assert (item.generation, item.ovf_hash, item.generations) == (
+        "20261126T100000Z-cccccccc", newest, 3)

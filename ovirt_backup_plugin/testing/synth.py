@@ -1385,7 +1385,6 @@ class SyntheticEngine:
         """Every interaction of this engine, in the order the adapter asks for them."""
         v = self.cluster_version
         out = sso_interactions() if sso else []
-        out.append(interaction("GET", API, body=self.api_root_xml()))
         out.append(interaction("GET", f"{API}/datacenters", body=_collection(
             "data_centers", (datacenter_xml(dc, v) for dc in self.datacenters))))
         pool = self.default_mac_pool()
@@ -1669,8 +1668,11 @@ class SyntheticEngine:
         return gone
 
     def _feed_interactions(self) -> List[dict]:
+        """The API root (the engine's clock and summary) and the events feed; a removed VM
+        answers 404."""
         live = sorted((e for e in self.events if not e.deleted), key=lambda e: -e.index)
-        out = [interaction("GET", f"{API}/events", body=_collection(
+        out = [interaction("GET", API, body=self.api_root_xml()),
+               interaction("GET", f"{API}/events", body=_collection(
                    "events", (event_xml(e) for e in live)))]
         for vm in self.removed:
             if vm.id not in {v.id for v in self.vms}:
