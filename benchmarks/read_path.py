@@ -36,6 +36,7 @@ sys.path.insert(0, str(HERE))
 import inventory  # noqa: E402
 from measure import ReplayServer, byte_compile, run_measured  # noqa: E402
 
+from ovirt_backup_plugin.errors import BackupError  # noqa: E402
 from ovirt_backup_plugin.host import Session  # noqa: E402
 from ovirt_backup_plugin.model import BackupOutcome, Run, VmBackup  # noqa: E402
 from ovirt_backup_plugin.ovf import ovf_hash, pack, parse_ovf, seal  # noqa: E402
@@ -135,9 +136,11 @@ def target_cassette(c: Corpus, restored: int, path: Path) -> Path:
         "data_centers", "".join(synth.datacenter_xml(dc) for dc in eng.datacenters))))
     out.append(synth.interaction("GET", f"{api}/clusters", body=_collection(
         "clusters", "".join(synth.cluster_xml(cl) for cl in eng.clusters))))
-    out.append(synth.interaction("GET", f"{api}/vms", body=_collection(
+    listed = synth.interaction("GET", f"{api}/vms", body=_collection(
         "vms", "".join(synth.vm_xml(v, with_ovf=False) for n, v in enumerate(eng.vms)
-                       if n != restored))))
+                       if n != restored)))
+    listed["response"]["complete_collection"] = True   # the replay answers searches over it
+    out.append(listed)
     identity = parse_ovf(c.ovfs[restored])
     dc = vm.cluster.datacenter
     networks = sorted({nic.network for nic in identity.nics})
@@ -159,10 +162,20 @@ def target_cassette(c: Corpus, restored: int, path: Path) -> Path:
         out.append(synth.interaction("GET", f"{api}/disks/{disk.id}", body=synth.XML_DECL + (
             f'<disk href="{api}/disks/{disk.id}" id="{disk.id}"><alias>{disk.alias}</alias>'
             "<status>ok</status></disk>\n")))
+    out.append(synth.interaction("GET", f"{api}/events", body=_collection("events", "")))
     created = dataclasses.replace(vm, ovf="")
-    out.append(synth.interaction("POST", f"{api}/vms", status=201,
-                                 body=synth.XML_DECL + synth.vm_xml(created, with_ovf=False,
-                                                                    indent="")))
+    text = synth.vm_xml(created, with_ovf=False, indent="")
+    out.append(synth.interaction("POST", f"{api}/vms", status=201, body=synth.XML_DECL + text))
+    # the VM as the import made it (what the restore reads back to report what it got)
+    atts = "".join(f'<disk_attachment id="{d.id}"><active>true</active><disk href="{api}/disks/'
+                   f'{d.id}" id="{d.id}"/></disk_attachment>' for d in identity.disks)
+    nics = "".join(f'<nic id="n{i}"><name>{nic.name}</name><linked>true</linked><plugged>true'
+                   f'</plugged><vnic_profile href="{api}/vnicprofiles/p{i}" id="p{i}"/></nic>'
+                   for i, nic in enumerate(identity.nics))
+    out.append(synth.interaction(
+        "GET", synth.with_query(f"{api}/vms/{vm.id}", follow="disk_attachments,nics"),
+        body=synth.XML_DECL + text.replace("</vm>", f"<disk_attachments>{atts}</disk_attachments>"
+                                           f"<nics>{nics}</nics></vm>")))
     return synth.write_interactions(path, out)
 
 
@@ -214,6 +227,8 @@ def measure_all(label: str, config: Path, vm_name: str, server: ReplayServer, lo
 
 
 def verdict(name: str, r: dict) -> str:
+    if r["rc"] != 0:
+        return f"rc {r['rc']}"               # it failed: its figures measure nothing
     if r["one_vm"]:
         ok = r["wall_s"] <= ONE_VM_TARGET[0] and r["peak_rss_mb"] <= ONE_VM_TARGET[1]
     elif name == "list":
@@ -254,12 +269,19 @@ def swift_store(work: Path, n: int, gens: int, rate: float, env: Dict[str, str])
                "key_env": "BENCH_SWIFT_KEY", "container": container, "timeout": "120"}
     os.environ["BENCH_SWIFT_KEY"] = env["SWIFT_KEY"]
     marker = work / f"{container}.done"
-    if marker.is_file():
-        say(f"  swift {n:,} x {gens}: cached in container {container}")
-        return section
-    say(f"  swift {n:,} x {gens}: building through its hooks into container {container}")
     session = Session.for_engine(None, system="bench", providers=["swift"], state_dir=str(work),
                                  provider_options={"swift": section})
+    if marker.is_file():
+        try:
+            held = len(session.handles[0].list_generations())
+        except BackupError:
+            held = 0
+        if held == gens:
+            say(f"  swift {n:,} x {gens}: cached in container {container}")
+            return section
+        say(f"  swift {n:,} x {gens}: the cached container holds {held} generation(s) (the "
+            "loopback Swift this script starts wipes its data when it stops)")
+    say(f"  swift {n:,} x {gens}: building through its hooks into container {container}")
     build(session.handles[0], corpus(n, rate), 0, gens, say_every=4)
     marker.write_text("done\n")
     return section

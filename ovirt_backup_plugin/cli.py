@@ -182,7 +182,8 @@ def cmd_keygen(args: argparse.Namespace, config: Config) -> int:
 
 
 def cmd_check(args: argparse.Namespace, session: Session) -> int:
-    return check(session.chosen(args.provider), read_data=args.read_data, echo=echo, warn=warn)
+    return check(session.chosen(args.provider), read_data=args.read_data, echo=echo, warn=warn,
+                 progress=for_terminal())
 
 
 def cmd_attach(args: argparse.Namespace, session: Session) -> int:

@@ -324,6 +324,20 @@ def test_progress_without_a_total_shows_done_and_rate(tmp_path, serve, write_con
     assert re.search(rf"backup: 100%.*\b{vms}/{vms}\b", screen)     # the end, when known
 
 
+def test_check_read_data_shows_progress_in_a_terminal_and_not_in_a_pipe(tmp_path, serve,
+                                                                       write_config):
+    vms = len(synth.demo_engine().vms)
+    with serve(tmp_path, engine()) as server:
+        cfg = write_config(tmp_path, server.url)
+        assert run_cli(["--config", cfg, "backup"], tty=False)[0] == 0
+    code, screen = run_cli(["--config", cfg, "check", "--read-data"], tty=True)
+    assert code == 0, screen
+    assert re.search(rf"check localdb: 100%.*\b{vms}/{vms} \[.*OVF/s\]", screen), screen
+    assert f"read {vms} stored OVF(s) once each" in screen
+    code, output = run_cli(["--config", cfg, "check", "--read-data"], tty=False)
+    assert code == 0 and "OVF/s" not in output and "\r" not in output, output
+
+
 def test_restore_shows_progress_in_a_terminal(tmp_path, serve, write_config):
     eng = engine()
     eng.add_restore("web01-1")

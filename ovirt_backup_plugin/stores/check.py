@@ -29,6 +29,7 @@ from ..engine import Engine
 from ..errors import BackupError
 from ..host import ProviderHandle
 from ..model import BlobUse, Query, Restorable, StoreInventory
+from ..progress import NO_PROGRESS, Progress, Task
 
 __all__ = ["ProviderCheck", "check", "check_provider"]
 
@@ -80,8 +81,9 @@ def _from_listing(handle: ProviderHandle, engine: Engine) -> StoreInventory:
 
 
 def check_provider(handle: ProviderHandle, engine: Engine, *,
-                   read_data: bool = False) -> ProviderCheck:
-    """Check one provider's store (see the module)."""
+                   read_data: bool = False, progress: Progress = NO_PROGRESS) -> ProviderCheck:
+    """Check one provider's store (see the module); ``progress`` is told of each stored
+    OVF ``read_data`` reads."""
     result = ProviderCheck(handle.name)
     started = time.monotonic()
     inventoried = handle.implements("inventory_store")
@@ -107,21 +109,33 @@ def check_provider(handle: ProviderHandle, engine: Engine, *,
     result.seconds = time.monotonic() - started
     if read_data:
         started = time.monotonic()
-        for name in sorted(set(by_blob) - missing):
-            first = by_blob[name][0]
-            item = Restorable(provider=handle.name, vm_id=first.vm_id, name=first.name,
-                              generation=first.last, ovf_hash=name, kind=first.kind,
-                              location=first.location)
-            result.read += 1
-            try:
-                checked = handle.read_checked(item)
-            except BackupError as e:
-                for use in by_blob[name]:
-                    result.problems.append(f"{_where(use)}: {e}")
-                continue
-            result.keys[checked.key_id] += 1
+        to_read = sorted(set(by_blob) - missing)
+        task = progress.task(f"check {handle.name}", total=len(to_read), unit="OVF")
+        try:
+            _read_all(handle, to_read, by_blob, result, task)
+        finally:
+            task.close()
         result.read_seconds = time.monotonic() - started
     return result
+
+
+def _read_all(handle: ProviderHandle, names: List[str], by_blob: Dict[str, List[BlobUse]],
+              result: ProviderCheck, task: Task) -> None:
+    """Each stored OVF of ``names`` read once, opened and checked as a restore would."""
+    for name in names:
+        task.advance()
+        first = by_blob[name][0]
+        item = Restorable(provider=handle.name, vm_id=first.vm_id, name=first.name,
+                          generation=first.last, ovf_hash=name, kind=first.kind,
+                          location=first.location)
+        result.read += 1
+        try:
+            checked = handle.read_checked(item)
+        except BackupError as e:
+            for use in by_blob[name]:
+                result.problems.append(f"{_where(use)}: {e}")
+            continue
+        result.keys[checked.key_id] += 1
 
 
 def _report(result: ProviderCheck, read_data: bool, keys: Sequence[str],
@@ -161,7 +175,7 @@ def _report(result: ProviderCheck, read_data: bool, keys: Sequence[str],
 
 def check(handles: Sequence[ProviderHandle], *, engine: Optional[Engine] = None,
           read_data: bool = False, echo: Callable[[str], None] = print,
-          warn: Callable[[str], None] = print) -> int:
+          warn: Callable[[str], None] = print, progress: Progress = NO_PROGRESS) -> int:
     """The ``check`` command over ``handles``: 0 clean, 1 problems, 2 nothing checked."""
     engine = engine or Engine(None)
     checked = failed = problems = 0
@@ -170,7 +184,7 @@ def check(handles: Sequence[ProviderHandle], *, engine: Optional[Engine] = None,
             echo(f"{handle.name}: skipped: it keeps no OVF copies of its own")
             continue
         try:
-            result = check_provider(handle, engine, read_data=read_data)
+            result = check_provider(handle, engine, read_data=read_data, progress=progress)
         except BackupError as e:
             warn(f"error: {handle.name}: cannot be checked: {e}")
             failed += 1
