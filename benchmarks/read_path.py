@@ -36,6 +36,7 @@ sys.path.insert(0, str(HERE))
 import inventory  # noqa: E402
 from measure import ReplayServer, byte_compile, run_measured  # noqa: E402
 
+from ovirt_backup_plugin import private_dir  # noqa: E402
 from ovirt_backup_plugin.errors import BackupError  # noqa: E402
 from ovirt_backup_plugin.host import Session  # noqa: E402
 from ovirt_backup_plugin.host.sealing import write_new_key  # noqa: E402
@@ -255,7 +256,7 @@ def localdb_store(work: Path, n: int, gens: int, rate: float, base: Optional[Pat
         return directory
     if directory.exists():
         shutil.rmtree(directory)
-    directory.mkdir(parents=True)
+    private_dir(directory)  # it holds OVFs: private, as the product makes its own
     first = 0
     if base is not None:
         shutil.copy(base / "catalog.sqlite", directory / "catalog.sqlite")
