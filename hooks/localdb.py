@@ -25,6 +25,7 @@ Private by default: the catalog is created 0600 before SQLite opens it (SQLite g
 ``-wal`` and ``-shm`` journal the database's mode) in a folder created 0700; an existing
 catalog or folder that other users can read gets one warning per run.
 """
+import dataclasses
 import datetime as dt
 import json
 import sqlite3
@@ -48,6 +49,7 @@ from ovirt_backup_plugin.model import (
 )
 
 FORMAT = 2
+MAX_SELECTORS = 400        # VM ids and names in one SELECT (each is bound twice)
 SCHEMA = (
     "CREATE TABLE runs (id TEXT PRIMARY KEY, started_at TEXT NOT NULL, finished_at TEXT NOT NULL,"
     " system TEXT, engine_url TEXT, datacenter TEXT, vm_count INTEGER,"
@@ -162,7 +164,6 @@ def _failed(settings, what, e) -> ProviderError:
 @dataclass
 class _Run:
     db: sqlite3.Connection
-    rows: int = 0
     recorded: bool = False        # the runs row and ``latest`` are written (commit pending)
 
 
@@ -188,7 +189,6 @@ def write_ovf(run, state, vm, settings):
             ",".join(vm.flags)))
     except sqlite3.Error as e:
         raise _failed(settings, "write to", e) from e
-    state.rows += 1
     return new
 
 
@@ -358,6 +358,22 @@ def _sql(query):
 def list_restorable(query, settings):
     if not catalog_path(settings).exists():
         return []
+    plain = query.ids_and_names
+    if len(plain) > MAX_SELECTORS:
+        # SQLite before 3.32 (EL8's) binds at most 999 values and a selector is bound twice:
+        # a long list (a restore --from-file, a run's unread VMs) is asked in parts
+        parts = [plain[i:i + MAX_SELECTORS] for i in range(0, len(plain), MAX_SELECTORS)]
+        found = {}
+        for n, part in enumerate(parts):
+            sub = dataclasses.replace(query, vms=part + (query.globs if n == 0 else ()),
+                                      limit=None)
+            for item in _restorable(sub, settings):
+                found.setdefault((item.vm_id, item.generation), item)
+        return query.answer(list(found.values()))
+    return _restorable(query, settings)
+
+
+def _restorable(query, settings):
     sql, args = _sql(query)
     if query.limit is not None:
         sql += " LIMIT ?"

@@ -114,7 +114,11 @@ def cmd_restore(args: argparse.Namespace, session: Session) -> int:
                               "it would do with --dry-run first); nothing was changed")
         plan = make_plan(items, by_name, session.engine, **plan_args)
         print_summary(plan, echo=echo)
-        answer = input(f"restore {count} copies into {session.engine.url}? [y/N] ")
+        try:
+            answer = input(f"restore {count} copies into {session.engine.url}? [y/N] ")
+        except EOFError:                  # Ctrl-D: no
+            answer = ""
+            echo("")
         if answer.strip().lower() not in ("y", "yes"):
             echo("nothing restored")
             return 0

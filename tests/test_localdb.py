@@ -177,3 +177,34 @@ def test_a_run_committed_after_a_newer_one_does_not_become_the_newest(session_of
     (item,) = handle.list_restorable(Query(), None)
     assert (item.generation, item.ovf_hash, item.generations) == (
         "20261126T100000Z-cccccccc", newest, 3)
+
+
+def test_a_long_list_of_vms_is_answered_as_a_short_one(session_of, monkeypatch):
+    """More VM ids and names than SQLite binds in one statement (999 before 3.32, EL8's):
+    asked in parts, the answer is the same, in the same order, with the same limit."""
+    (handle,) = session_of(["localdb"]).handles
+    eng = synth.SyntheticEngine(seed=3)
+    eng.add_cluster("c", eng.add_datacenter("DC"))
+    vms = [eng.add_vm(f"vm{n:03d}", "c") for n in range(12)]
+    t = dt.datetime(2026, 11, 26, 8, 0, tzinfo=dt.timezone.utc)
+    for g in range(3):
+        run = Run(id=f"20261126T0{g}0000Z-0000000{g}", started_at=t + dt.timedelta(hours=g),
+                  system="s", engine_url="http://e")
+        state = handle.before_backup(run, None)
+        for vm in vms[g:]:                          # each generation holds fewer VMs
+            handle.write_ovf(run, state, VmBackup(
+                vm_id=vm.id, name=vm.name, kind="vm", datacenter="DC", cluster="c",
+                ovf_hash=ovf_hash(vm.ovf), blob=seal(pack(vm.ovf)), ovf=vm.ovf))
+        handle.after_backup(run, state, None, BackupOutcome(ok=True, written=12 - g))
+    wanted = tuple([vm.id for vm in vms[::2]] + [vm.name for vm in vms[1::2]] + ["vm01*"])
+    queries = [Query(vms=wanted), Query(vms=wanted, every=True),
+               Query(vms=wanted, every=True, limit=5), Query(vms=wanted, at=t)]
+
+    def answers():
+        return [[(i.vm_id, i.generation) for i in handle.list_restorable(q, None)]
+                for q in queries]
+
+    whole = answers()
+    monkeypatch.setattr(localdb, "MAX_SELECTORS", 2)      # 12 selectors: 6 parts
+    assert answers() == whole
+    assert [len(a) for a in whole] == [12, 33, 5, 12]

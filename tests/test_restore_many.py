@@ -235,16 +235,18 @@ def test_the_picker_filters_a_large_listing_and_shows_counts(tmp_path, cli, writ
         "web01", "web03"]
 
 
-def test_picking_many_shows_the_plan_summary_and_asks(tmp_path, cli, write_config, serve):
+@pytest.mark.parametrize("no", ["n", "\x04"], ids=["n", "ctrl-d"])
+def test_picking_many_shows_the_plan_summary_and_asks(tmp_path, cli, write_config, serve, no):
     source = source_site(webs=3, apps=30)
     backed_up(tmp_path, cli, write_config, serve, source)
     with serve(tmp_path, target_site(source), "target.yaml") as server:
         cfg = write_config(tmp_path, server.url)
         argv = [sys.executable, "-m", "ovirt_backup_plugin.cli", "--config", cfg, "restore"]
         code, shown = converse(argv, [(FILTER, "app*"), (WHICH, "/"), (FILTER, "cluster=prod-a"),
-                                      (WHICH, "all"), ("? [y/N] ", "n")])
+                                      (WHICH, "all"), ("? [y/N] ", no)])
         url = server.url
     assert code == 0, shown
+    assert "Traceback" not in shown
     assert "30 match (Production 30); the first 20 are shown" in shown
     assert "33 match (Production 33); the first 20 are shown" in shown
     assert (f"restore plan against {url}: 33 copies of 33 VMs (0 with new ids) into "
@@ -493,6 +495,36 @@ def test_an_engine_answering_202_is_followed_until_the_vm_leaves_image_locked(tm
     assert second["warnings"] == ["still image_locked 0.3 s after the engine accepted it (202); "
                                   "its final state is not known yet"]
     assert all("x-ovirt-expect" not in r.headers for r in posts(server))
+
+
+class RestartingEngine(ReplayEngine):
+    """Answers the first poll of one VM with a 503 (the engine restarting mid-import)."""
+
+    def __init__(self, *a, vm_path, **kw):
+        super().__init__(*a, **kw)
+        self.vm_path, self.refused = vm_path, 0
+
+    def answer(self, method_, target, body, content_type=""):
+        if method_ == "GET" and target == self.vm_path and not self.refused:
+            self.refused += 1
+            return 503, "Service Unavailable", [("Content-Type", "text/html")], b"<html>down</html>"
+        return super().answer(method_, target, body, content_type)
+
+
+def test_an_engine_error_while_a_202_import_is_followed_keeps_the_created_vm(tmp_path, cli,
+                                                                           write_config, serve):
+    source = source_site()
+    backed_up(tmp_path, cli, write_config, serve, source)
+    target = target_site(source)
+    done = target.add_restore("web01", cluster="prod-a", of=vm_of(source, "web01"), locked_polls=1)
+    path = target.write_cassette(tmp_path / "target.yaml")
+    with RestartingEngine([path], vm_path=f"{API}/vms/{done.id}") as server:
+        cfg = write_config(tmp_path, server.url)
+        code, out, err = cli("--config", cfg, "restore", "web01", "--json", "--wait-locked", "5")
+    assert server.refused == 1
+    assert code == 0, out + err
+    (vm,) = report_of(out)["vms"]
+    assert (vm["status"], vm["vm_id"], vm["accepted_202"]) == ("restored", done.id, True)
 
 
 # -- mapping into another engine ------------------------------------------------------------------------

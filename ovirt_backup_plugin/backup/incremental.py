@@ -81,7 +81,7 @@ from ..model import (
     VmBackup,
     utcnow,
 )
-from ..ovf import key_id_of, pack, seal
+from ..ovf import key_id_of, ovf_hash, pack, seal
 from .capture import Captured, CapturedVm, capture_one, captured
 
 log = logging.getLogger(__name__)
@@ -507,7 +507,8 @@ def _carry(capture: Capture, run: Run, p: P, items: List[Restorable],
 def _read_back(run: Run, p: Participant, items: List[Restorable]) -> List[str]:
     """The host's way for a provider without ``carry_over``: each stored OVF read back,
     opened and checked as a restore would (its hash, the key that sealed it, the parser),
-    and written again (the provider finds its hash known)."""
+    and written again under its content hash, as a capture hands it (the host names the
+    blob: in an encrypted store ``item.ovf_hash`` is already the keyed name)."""
     lost = []
     for item in items:
         try:
@@ -519,7 +520,7 @@ def _read_back(run: Run, p: Participant, items: List[Restorable]) -> List[str]:
             continue
         new = p.handle.write_ovf(run, p.state, VmBackup(
             vm_id=item.vm_id, name=item.name, kind=item.kind, datacenter=item.datacenter,
-            cluster=item.cluster, ovf_hash=item.ovf_hash, blob=seal(pack(checked.text)),
+            cluster=item.cluster, ovf_hash=ovf_hash(checked.text), blob=seal(pack(checked.text)),
             ovf=checked.text, identity=checked.identity, flags=item.flags))
         p.report.new_blobs += 1 if new else 0
     return lost

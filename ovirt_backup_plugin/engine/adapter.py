@@ -495,14 +495,6 @@ class Engine:
                         self.datacenter_of_cluster(cluster_id), ovf or None,
                         cluster=self.cluster_name(cluster_id))
 
-    def add_vm_from_ovf(self, ovf: str, *, name: str, cluster: Optional[str],
-                        regenerate_ids: bool) -> str:
-        """Create a VM from an OVF (``POST /vms``); return the new VM's id.
-
-        The engine re-attaches only disks that already exist; it never creates disks.
-        """
-        return self.add_vm(ovf, name=name, cluster=cluster, regenerate_ids=regenerate_ids).id
-
     def add_vm(self, ovf: str, *, name: str, cluster: Optional[str], regenerate_ids: bool,
                correlation_id: Optional[str] = None) -> VmState:
         """``POST /vms`` with an OVF configuration, once (never retried here: the caller
@@ -624,11 +616,6 @@ class Engine:
         return EngineIdentity(system=system, url=self.settings.url,
                               datacenter_ids=tuple(sorted(dc.id for dc in self.datacenters())))
 
-    def vm_names(self) -> Dict[str, str]:
-        """id → name of every VM the engine has now (used by restore plans)."""
-        vms = self.call("listing VM names", lambda: self.system_service.vms_service().list())
-        return {vm.id: vm.name for vm in vms}
-
     def vm_count(self) -> Optional[int]:
         """How many VMs the engine has, from its API summary (``GET /api``), or None when
         it does not say. The engine fills ``summary`` only for admin users (not for a
@@ -703,7 +690,7 @@ class Engine:
         ``batch`` terms per request (OR is supported, engine-facts A2/B6; the URL stays
         far below the front end's 8 KB request line). Every distinct search text stays in
         the engine's search cache until it restarts (B6): batches keep them few; for
-        thousands of VMs list them all instead (:meth:`vm_names`)."""
+        thousands of VMs list them all instead (:meth:`vm_refs`)."""
         terms = [f"id={search_value(i)}" for i in dict.fromkeys(ids)] + \
             [f"name={search_value(n)}" for n in dict.fromkeys(names)]
         found: Dict[str, VmRef] = {}
@@ -883,8 +870,3 @@ def _vm_state(vm: Any, *, followed: bool = False) -> VmState:
         disks = tuple(a.disk.id for a in (vm.disk_attachments or ()) if a.disk is not None)
     return VmState(str(vm.id), vm.name or "", _enum(vm.status),
                    vm.cluster.id if vm.cluster is not None else "", nics, disks)
-
-
-def _tail(e: BaseException) -> str:
-    text = str(e)
-    return text.split(": ", 1)[-1] if ": " in text else text

@@ -75,7 +75,7 @@ def translate(what: str, e: Exception, *, url: str, username: str, timeout: floa
         return EngineError(f"{what}: cannot verify the TLS certificate of the engine at {url} "
                            f"({short(e)}); {ca_advice(url, ca_file)}")
     if not_xml(e):
-        if status is None:
+        if status is None or 200 <= status < 300:   # the root answers again: a passing fault
             return EngineError(f"{what}: the engine at {url} answered with something that is "
                                f"not its API ({short(e)})", transient=True)
         return EngineError(f"{what}: {unavailable(status, url)}", code=status,

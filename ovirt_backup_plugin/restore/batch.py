@@ -111,10 +111,6 @@ class Job:
     correlation_id: str
     cluster: str = ""                      # filled when its OVF has been read
 
-    @property
-    def provider_restores(self) -> bool:
-        return self.item.registers
-
 
 @dataclass
 class CopyOutcome:
@@ -342,20 +338,24 @@ def restore_many(items: Sequence[Restorable], handles: Dict[str, ProviderHandle]
     if parallel:
         workers = _Workers(engine.settings)
         limit = max(1, settings.parallel)
+        pool = ThreadPoolExecutor(max_workers=limit, thread_name_prefix="restore")
         try:
-            with ThreadPoolExecutor(max_workers=limit, thread_name_prefix="restore") as pool:
-                running: Dict[Future, Job] = {}
-                for job in parallel:
-                    prepared = reader.prepare(job)
-                    if isinstance(prepared, CopyOutcome):
-                        done(prepared)
-                        continue
-                    while len(running) >= 2 * limit:
-                        _collect(running, done, wait_all=False)
-                    running[pool.submit(_in_worker, job, prepared, workers, ctx)] = job
-                while running:
-                    _collect(running, done, wait_all=True)
+            running: Dict[Future, Job] = {}
+            for job in parallel:
+                prepared = reader.prepare(job)
+                if isinstance(prepared, CopyOutcome):
+                    done(prepared)
+                    continue
+                while len(running) >= 2 * limit:
+                    _collect(running, done)
+                running[pool.submit(_in_worker, job, prepared, workers, ctx)] = job
+            while running:
+                _collect(running, done)
+        except BaseException:       # Ctrl-C: the queued imports are not started (a rerun resumes)
+            pool.shutdown(wait=True, cancel_futures=True)
+            raise
         finally:
+            pool.shutdown(wait=True)
             workers.close()
     task.close()
     report.outcomes = [outcomes[j.index] for j in jobs]
@@ -366,8 +366,7 @@ def _in_worker(job: Job, prepared: "_Prepared", workers: _Workers, ctx: _Context
     return _import(job, prepared, workers.engine(), ctx)
 
 
-def _collect(running: Dict[Future, Job], done: Callable[[CopyOutcome], None], *,
-             wait_all: bool) -> None:
+def _collect(running: Dict[Future, Job], done: Callable[[CopyOutcome], None]) -> None:
     finished, _ = wait(list(running), return_when=FIRST_COMPLETED)
     for future in finished:
         job = running.pop(future)
@@ -550,14 +549,20 @@ def _add_event_words(out: CopyOutcome, engine: Engine, job: Job, ctx: _Context) 
 
 
 def _follow(state: VmState, engine: Engine, ctx: _Context) -> Optional[VmState]:
-    """Poll ``GET /vms/{id}`` while the VM is image_locked, at most ``wait_locked`` s."""
+    """Poll ``GET /vms/{id}`` while the VM is image_locked, at most ``wait_locked`` s. An
+    engine error on the way (a 503 while it restarts) is waited out like the lock: the VM
+    exists, so its last known state is what the report says when the wait ends."""
     deadline = time.monotonic() + ctx.settings.wait_locked
     interval = max(0.05, ctx.retry_delay)
     current: Optional[VmState] = state
     while current is not None and current.locked and time.monotonic() < deadline:
         ctx.sleep(min(interval, max(0.0, deadline - time.monotonic())))
         interval = min(interval * 2, 10.0)
-        current = engine.vm_state(state.id)
+        try:
+            current = engine.vm_state(state.id)
+        except EngineError as e:
+            log.warning("VM %s: its state could not be read while it was imported: %s",
+                        state.id, e)
     return current
 
 
@@ -617,8 +622,7 @@ def _register(job: Job, handles: Dict[str, ProviderHandle], engine: Engine,
                                  allow_partial_import=options.allow_partial_import,
                                  reassign_bad_macs=options.reassign_bad_macs,
                                  vnic_profile_mappings=mappings,
-                                 cluster_mappings=tuple(options.cluster_mappings)
-                                 + settings.mapping.cluster_mappings())
+                                 cluster_mappings=settings.mapping.cluster_mappings())
         result = handle.restore_vm(request, engine)
     except BackupError as e:
         out.error = str(e)

@@ -11,7 +11,7 @@ from typing import List, Optional, Tuple
 from ..engine import Engine
 from ..errors import BackupError
 from ..host import CheckedOvf, ProviderHandle
-from ..model import FLAG_ID_MISMATCH, ClusterMapping, Restorable, VnicProfileMapping
+from ..model import FLAG_ID_MISMATCH, Restorable, VnicProfileMapping
 
 __all__ = ["DEFAULT_PATTERN", "CopyName", "RestoreOptions", "copy_names", "from_this_engine",
            "target_cluster"]
@@ -36,7 +36,6 @@ class RestoreOptions:
     allow_partial_import: bool = True
     reassign_bad_macs: bool = True
     vnic_profile_mappings: Tuple[VnicProfileMapping, ...] = ()
-    cluster_mappings: Tuple[ClusterMapping, ...] = ()
 
 
 def copy_names(item: Restorable, copies: int, pattern: Optional[str],

@@ -22,7 +22,6 @@ LIST_ALL_ABOVE = 200
 class ExistingVms:
     by_id: Dict[str, VmRef] = field(default_factory=dict)
     by_name: Dict[str, List[VmRef]] = field(default_factory=dict)
-    listed_all: bool = False
 
     @classmethod
     def lookup(cls, engine: Engine, wanted: Iterable[Tuple[Optional[str], str]]) -> "ExistingVms":
@@ -36,8 +35,7 @@ class ExistingVms:
         if not ids and not names:
             return out
         if len(ids) + len(names) > LIST_ALL_ABOVE:
-            refs = [VmRef(i, n) for i, n in engine.vm_names().items()]
-            out.listed_all = True
+            refs = [VmRef(i, n) for i, n in engine.vm_refs().items()]
         else:
             refs = engine.find_vms(sorted(ids), sorted(names))
         for ref in refs:

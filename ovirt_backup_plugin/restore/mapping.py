@@ -43,10 +43,6 @@ class TargetMapping:
     profiles: Dict[Tuple[str, str], Tuple[str, str]] = field(default_factory=dict)
     clusters: Dict[str, str] = field(default_factory=dict)
 
-    @property
-    def empty(self) -> bool:
-        return not (self.networks or self.profiles or self.clusters)
-
     def cluster(self, name: str) -> str:
         return self.clusters.get(name, name)
 
@@ -58,16 +54,6 @@ class TargetMapping:
         return TargetMapping({**self.networks, **other.networks},
                              {**self.profiles, **other.profiles},
                              {**self.clusters, **other.clusters})
-
-    def lines(self) -> List[str]:
-        out = [f"network {a} -> {b}" for a, b in self.networks.items()]
-        out += [f"vNIC profile {_profile(a)} -> {_profile(b)}" for a, b in self.profiles.items()]
-        out += [f"cluster {a} -> {b}" for a, b in self.clusters.items()]
-        return out
-
-
-def _profile(pair: Tuple[str, str]) -> str:
-    return f"{pair[0]}/{pair[1]}" if pair[0] else pair[1]
 
 
 def _pairs(values: Sequence[str], flag: str) -> List[Tuple[str, str]]:
