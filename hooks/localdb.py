@@ -363,7 +363,7 @@ def list_restorable(query, settings):
         # SQLite before 3.32 (EL8's) binds at most 999 values and a selector is bound twice:
         # a long list (a restore --from-file, a run's unread VMs) is asked in parts
         parts = [plain[i:i + MAX_SELECTORS] for i in range(0, len(plain), MAX_SELECTORS)]
-        found = {}
+        found: dict = {}
         for n, part in enumerate(parts):
             sub = dataclasses.replace(query, vms=part + (query.globs if n == 0 else ()),
                                       limit=None)

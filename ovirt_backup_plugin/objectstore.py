@@ -42,7 +42,7 @@ import json
 import re
 import zlib
 from dataclasses import dataclass, field
-from typing import Any, Callable, Dict, List, Optional, Sequence, Set, Tuple
+from typing import Any, Callable, Dict, List, Optional, Sequence, Set, Tuple, Union
 
 from .errors import ProviderError
 from .model import (
@@ -412,14 +412,13 @@ class Store:
 
     def write(self, state: RunState, vm: VmBackup) -> bool:
         """``write_ovf``: upload the blob once per hash; remember the VM's entry."""
-        name = "ovf/" + safe_name(vm.ovf_hash, "ovf_hash")
+        name = _blob_object(vm.ovf_hash)
         new = name not in state.known
         if new:
             self.bucket.put(name, vm.blob, "application/octet-stream",
                             f"uploading the OVF of VM {vm.name}")
             state.known.add(name)
-        state.entries[vm.vm_id] = [vm.vm_id, vm.name, vm.kind, vm.datacenter, vm.cluster,
-                                   vm.ovf_hash, ",".join(vm.flags)]
+        state.entries[vm.vm_id] = _entry(vm)
         return new
 
     def carry(self, state: RunState, items: Sequence[Restorable]) -> List[str]:
@@ -428,11 +427,10 @@ class Store:
         store is handed back, to be read again."""
         lost = []
         for item in items:
-            if "ovf/" + safe_name(item.ovf_hash, "ovf_hash") not in state.known:
+            if _blob_object(item.ovf_hash) not in state.known:
                 lost.append(item.vm_id)
                 continue
-            state.entries[item.vm_id] = [item.vm_id, item.name, item.kind, item.datacenter,
-                                         item.cluster, item.ovf_hash, ",".join(item.flags)]
+            state.entries[item.vm_id] = _entry(item)
         return lost
 
     def finish(self, run: Run, state: RunState, outcome: BackupOutcome, note: Note) -> None:
@@ -485,7 +483,7 @@ class Store:
 
     def read(self, item: Restorable) -> bytes:
         """``read_ovf``: the stored blob of ``item``."""
-        name = "ovf/" + safe_name(item.ovf_hash, "ovf_hash")
+        name = _blob_object(item.ovf_hash)
         what = f"reading the OVF of VM {item.name} ({name})"
         data = self.bucket.get(name, what)
         if data is None:
@@ -637,3 +635,13 @@ class Store:
         self.bucket.put("store.json", json.dumps({"format": FORMAT, "owner": owner.to_dict()})
                         .encode("utf-8"), "application/json", "recording the owner")
         note(f"{self.where} now serves {owner.system} ({owner.url})")
+
+
+def _blob_object(ovf_hash: str) -> str:
+    return "ovf/" + safe_name(ovf_hash, "ovf_hash")
+
+
+def _entry(vm: Union[VmBackup, Restorable]) -> list:
+    """A VM's entry in a run manifest (the index's entries follow the same order)."""
+    return [vm.vm_id, vm.name, vm.kind, vm.datacenter, vm.cluster, vm.ovf_hash,
+            ",".join(vm.flags)]

@@ -628,10 +628,7 @@ class Engine:
         except EngineError as e:
             log.info("no VM count for the progress bar: %s", e)
             return None
-        summary = getattr(api, "summary", None)
-        vms = getattr(summary, "vms", None) if summary is not None else None
-        total = getattr(vms, "total", None) if vms is not None else None
-        return int(total) if total is not None else None
+        return summary_vms(api)
 
     def add_event(self, description: str, *, severity: str = "normal") -> None:
         """Post to the engine's audit log (Events tab), like engine-backup does."""
@@ -723,7 +720,7 @@ class Engine:
         """The index of the newest event (``GET /events?max=1``; newest first, A2); 0 if none."""
         svc = self.system_service.events_service()
         events = self.call("reading the newest event", lambda: svc.list(max=1))
-        return max((_event_index(e) for e in events), default=0)
+        return max((event_index(e) for e in events), default=0)
 
     def events_of(self, correlation_id: str, *, after: int = 0) -> List[EngineEvent]:
         """The events a request with this ``Correlation-Id`` logged
@@ -733,7 +730,7 @@ class Engine:
         search = f"correlation_id={search_value(correlation_id)}"
         events = self.call(f"reading the events of {correlation_id}",
                            lambda: svc.list(search=search, from_=after or None))
-        return [EngineEvent(index=_event_index(e), code=int(e.code or 0),
+        return [EngineEvent(index=event_index(e), code=int(e.code or 0),
                             severity=_enum(e.severity), description=e.description or "",
                             correlation_id=e.correlation_id or "",
                             vm_id=(e.vm.id or "") if e.vm is not None else "")
@@ -853,7 +850,15 @@ def _version(version: Any) -> str:
     return f"{version.major}.{version.minor if version.minor is not None else 0}"
 
 
-def _event_index(event: Any) -> int:
+def summary_vms(api: Any) -> Optional[int]:
+    """The VM total of an API root answer's ``summary``, or None when it shows none."""
+    summary = getattr(api, "summary", None)
+    vms = getattr(summary, "vms", None) if summary is not None else None
+    total = getattr(vms, "total", None) if vms is not None else None
+    return int(total) if total is not None else None
+
+
+def event_index(event: Any) -> int:
     # event.index overflows above 2**31 (engine-facts A2): the id is the audit_log_id
     try:
         return int(event.id)

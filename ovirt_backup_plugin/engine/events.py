@@ -44,7 +44,7 @@ import datetime as _dt
 from dataclasses import dataclass
 from typing import Any, Dict, List, Optional, Tuple
 
-from .adapter import Engine
+from .adapter import Engine, event_index, summary_vms
 
 __all__ = ["EventCode", "CODES", "FOLLOWED", "VM", "VM_IF_NAMED", "SWEEP", "FEED_MAX",
            "FeedEvent", "EngineStatus", "feed_search", "read_feed", "newest_events",
@@ -198,7 +198,7 @@ class EngineStatus:
 
 def _event(e: Any) -> FeedEvent:
     vm = getattr(e, "vm", None)
-    return FeedEvent(id=int(e.id), code=int(e.code) if e.code is not None else -1, time=e.time,
+    return FeedEvent(id=event_index(e), code=int(e.code) if e.code is not None else -1, time=e.time,
                      vm_id=str(vm.id) if vm is not None and vm.id else "",
                      description=str(e.description or "")[:200])
 
@@ -226,8 +226,4 @@ def newest_events(engine: Engine, count: int) -> List[FeedEvent]:
 def engine_status(engine: Engine) -> EngineStatus:
     """``GET /ovirt-engine/api``: the engine's time and VM count (None when not shown)."""
     api = engine.call("reading the engine's summary", lambda: engine.system_service.get())
-    summary = getattr(api, "summary", None)
-    vms = getattr(summary, "vms", None) if summary is not None else None
-    total = getattr(vms, "total", None) if vms is not None else None
-    return EngineStatus(time=getattr(api, "time", None),
-                        vms=int(total) if total is not None else None)
+    return EngineStatus(time=getattr(api, "time", None), vms=summary_vms(api))
