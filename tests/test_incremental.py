@@ -18,7 +18,6 @@ import signal
 import sqlite3
 import subprocess
 import sys
-import threading
 import time
 import urllib.parse
 
@@ -32,7 +31,7 @@ from ovirt_backup_plugin.host.sealing import write_new_key
 from ovirt_backup_plugin.model import Query
 from ovirt_backup_plugin.restore.listing import gather
 from ovirt_backup_plugin.testing import synth
-from ovirt_backup_plugin.testing.replay import ReplayEngine
+from ovirt_backup_plugin.testing.replay import GatedEngine, ReplayEngine
 
 PASSWORD = "replay-secret"
 DEADLINE = 60
@@ -543,26 +542,6 @@ def test_randomized_mutations_through_the_real_sdk(tmp_path, write_config, backu
 
 
 # -- kill -9 ----------------------------------------------------------------------------------
-class Gate(ReplayEngine):
-    """Holds the first request ``holds(method, path, query)`` accepts until ``gate`` is set."""
-
-    def __init__(self, cassettes, *, holds, **kw):
-        super().__init__(cassettes, **kw)
-        self.holds, self.arrived, self.gate = holds, threading.Event(), threading.Event()
-
-    def answer(self, method_, target, body, content_type=""):
-        split = urllib.parse.urlsplit(target)
-        if not self.gate.is_set() and self.holds(method_, split.path,
-                                                 dict(urllib.parse.parse_qsl(split.query))):
-            self.arrived.set()
-            self.gate.wait(DEADLINE)
-        return super().answer(method_, target, body, content_type)
-
-    def stop(self):
-        self.gate.set()
-        super().stop()
-
-
 def until(predicate, what):
     deadline = time.monotonic() + DEADLINE
     while not predicate():
@@ -584,7 +563,7 @@ def reading_changed_vms(method, path, query):
 def test_kill_9_during_an_incremental_run_keeps_cursor_and_generation_together(
         tmp_path, write_config, backup, session_of, holds):
     eng = estate()
-    with Live(tmp_path, eng, server_class=Gate, holds=holds) as live:
+    with Live(tmp_path, eng, server_class=GatedEngine, holds=holds) as live:
         # msd first: its after_backup reads storage domains before localdb commits
         cfg = write_config(tmp_path, live.server.url, providers="msd, localdb",
                            extra="[provider:msd]\nconfirm_timeout = 0.2\nconfirm_poll = 0.1\n")

@@ -13,7 +13,6 @@ import subprocess
 import sys
 import threading
 import time
-import urllib.parse
 
 import pytest
 from lxml import etree
@@ -23,7 +22,7 @@ from ovirt_backup_plugin.backup.lock import RunLock, lock_path
 from ovirt_backup_plugin.backup.runner import parse_duration
 from ovirt_backup_plugin.cli import main
 from ovirt_backup_plugin.testing import synth
-from ovirt_backup_plugin.testing.replay import ReplayEngine
+from ovirt_backup_plugin.testing.replay import GatedEngine
 from ovirt_backup_plugin.testing.silent import FallsSilentEngine, SilentServer
 
 PASSWORD = "replay-secret"
@@ -33,32 +32,12 @@ EVENTS = "/ovirt-engine/api/events"
 
 
 # -- helpers -------------------------------------------------------------------------------
-class GatedEngine(ReplayEngine):
-    """A replay engine that holds the answer to one VM page until the test opens the gate,
-    so a test can act while a run is certainly in the middle of reading VMs."""
-
-    def __init__(self, cassettes, *, page, **kw):
-        super().__init__(cassettes, **kw)
-        self.page = f"page {page}"
-        self.arrived = threading.Event()
-        self.gate = threading.Event()
-
-    def answer(self, method_, target, body, content_type=""):
-        split = urllib.parse.urlsplit(target)
-        if (split.path.endswith("/vms")
-                and dict(urllib.parse.parse_qsl(split.query)).get("search") == self.page):
-            self.arrived.set()
-            self.gate.wait(DEADLINE)
-        return super().answer(method_, target, body, content_type)
-
-    def stop(self):
-        self.gate.set()
-        super().stop()
-
-
 def gated(tmp_path, eng, page, page_size=100):
+    def holds(method_, path, query):
+        return path.endswith("/vms") and query.get("search") == f"page {page}"
+
     return GatedEngine([eng.write_cassette(tmp_path / "gated.yaml", page_size=page_size)],
-                       page=page)
+                       holds=holds, deadline=DEADLINE)
 
 
 def wait_for(event, proc, what):

@@ -70,7 +70,7 @@ import threading
 import time
 from collections import defaultdict
 from dataclasses import dataclass, field
-from typing import Dict, Iterable, List, Optional, Sequence, Tuple, Union
+from typing import Any, Callable, Dict, Iterable, List, Optional, Sequence, Tuple, Union
 from urllib.parse import parse_qs, parse_qsl, quote, unquote_plus, urlencode, urlsplit
 from xml.sax.saxutils import escape
 
@@ -502,6 +502,34 @@ class ReplayEngine(LoopbackServer):
         body = (f"<fault><reason>Operation Failed</reason>"
                 f"<detail>{escape(detail)}</detail></fault>")
         return 404, "Not Found", [("Content-Type", "application/xml")], body.encode()
+
+
+class GatedEngine(ReplayEngine):
+    """A replay engine that holds every request ``holds(method, path, query)`` accepts
+    until the test opens ``gate`` (at most ``deadline`` seconds), and sets ``arrived`` when
+    one comes: a test acts while a run is certainly in the middle of that request (kill it,
+    signal it, change the engine). ``stop`` opens the gate."""
+
+    def __init__(self, cassettes: Union[PathLike, Iterable[PathLike]], *,
+                 holds: Callable[[str, str, Dict[str, str]], bool], deadline: float = 60.0,
+                 **kw: Any) -> None:
+        super().__init__(cassettes, **kw)
+        self.holds, self.deadline = holds, deadline
+        self.arrived, self.gate = threading.Event(), threading.Event()
+
+    def answer(self, method_: str, target: str, body: bytes, content_type: str = "",
+               headers: Optional[Dict[str, str]] = None,
+               ) -> Tuple[int, str, List[Tuple[str, str]], bytes]:
+        split = urlsplit(target)
+        if not self.gate.is_set() and self.holds(method_, split.path,
+                                                 dict(parse_qsl(split.query))):
+            self.arrived.set()
+            self.gate.wait(self.deadline)
+        return super().answer(method_, target, body, content_type, headers)
+
+    def stop(self) -> None:
+        self.gate.set()
+        super().stop()
 
 
 def _body_bytes(response: dict) -> bytes:
