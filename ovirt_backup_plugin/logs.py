@@ -5,7 +5,7 @@
 
 * :class:`RedactingFilter` masks secrets in each record before it is formatted: the values
   of token and key headers (``X-Auth-Token``, ``X-Storage-Token``, ``X-Auth-Key``,
-  ``Authorization``, cookies ... -- python-swiftclient logs the first 16 characters of
+  ``Authorization``, cookies, S3 request signatures ... -- python-swiftclient logs the first 16 characters of
   ``X-Auth-Token`` at ``-v``), ``password=``/``token=``/``key=`` form fields, and every
   secret value the host read (:func:`mask`: the engine password, providers' declared
   secrets, encryption keys), wherever it occurs;
@@ -31,7 +31,11 @@ _secrets: Set[str] = set()
 _HEADER = re.compile(
     r"(?i)((?:x-auth-token|x-storage-token|x-auth-key|x-service-token|x-subject-token|"
     r"x-storage-pass|x-auth-user-key|x-amz-security-token|authorization|proxy-authorization|"
-    r"set-cookie|cookie)['\"]?\s*[:=]\s*['\"]?)((?:bearer|basic|negotiate)\s+)?[^\s'\",;}]+")
+    r"set-cookie|cookie)['\"]?\s*[:=]\s*b?['\"]?)((?:bearer|basic|negotiate|aws4-hmac-sha256)\s+)?"
+    r"[^\s'\",;}]+")
+#: A request signature (S3's SigV4: botocore logs it at DEBUG, in the Authorization header
+#: and on its own): it authorizes that request again for minutes.
+_SIGNATURE = re.compile(r"(?i)(signature\s*[:=]\s*(?:\\n|\s)*)[0-9a-f]{16,}")
 _FORM = re.compile(r"(?i)\b(password|passwd|access_token|refresh_token|token|key|secret)"
                    r"=(?!\*\*\*)[^&\s'\",;}]+")
 
@@ -48,6 +52,7 @@ def redact(text: str) -> str:
         if secret in text:
             text = text.replace(secret, MASK)
     text = _HEADER.sub(lambda m: m.group(1) + (m.group(2) or "") + MASK, text)
+    text = _SIGNATURE.sub(lambda m: m.group(1) + MASK, text)
     return _FORM.sub(lambda m: m.group(1) + "=" + MASK, text)
 
 

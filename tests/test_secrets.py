@@ -523,3 +523,25 @@ def test_vv_output_holds_no_swift_token_or_key(tmp_path, write_config, serve, sw
     assert key_text not in output
     assert not re.search(r"(?<![\w./-])testing(?![\w])", output)     # the Swift key
     assert "replay-secret" not in output                              # the engine password
+
+
+def test_vv_output_holds_no_s3_secret_nor_signature(tmp_path, write_config, serve, swift_service,
+                                                     s3_bucket, keys):
+    """botocore logs every request at DEBUG, its signed Authorization header too."""
+    section = swift_service.s3_options(bucket=s3_bucket, encrypt=None, retries="0")
+    secret = os.environ[section["secret_access_key_env"]]
+    with serve(tmp_path, canary_engine()) as server:
+        cfg = write_config(tmp_path, server.url, providers="s3",
+                           backup_extra=f"encryption_key_file = {keys['k1'][0]}",
+                           extra="[provider:s3]\n" + "".join(f"{k} = {v}\n"
+                                                             for k, v in section.items()))
+        proc = subprocess.run([sys.executable, "-m", "ovirt_backup_plugin.cli", "-vv",
+                               "--config", cfg, "backup"], capture_output=True, text=True,
+                              env=dict(os.environ), timeout=300)
+    output = proc.stdout + proc.stderr
+    assert proc.returncode == 0, output[-3000:]
+    assert "botocore" in output and "Authorization" in output          # it did log, masked
+    assert not re.search(r"Signature=[0-9a-f]{16}", output)              # in the header
+    assert not re.search(r"Signature:(\\n|\s)*[0-9a-f]{16}", output)      # on its own
+    assert not re.search(rf"(?<![\w./-]){re.escape(secret)}(?![\w])", output)
+    assert "replay-secret" not in output
