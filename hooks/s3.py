@@ -95,6 +95,7 @@ class _Bucket(Bucket):
         self.client, self.bucket, self.prefix = client, bucket, prefix
         self.sse, self.secrets, self.region = sse, tuple(s for s in secrets if s), region
         self.where = f"bucket {bucket}" + (f" (prefix {prefix})" if prefix else "")
+        self.identity = ("s3", client.meta.endpoint_url, bucket, prefix)
 
     def call(self, what, method, *, missing=..., **kwargs):
         return call(self, what, method, missing=missing, **kwargs)

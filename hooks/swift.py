@@ -13,6 +13,11 @@ and how swiftclient's errors become ``ProviderError``.
 
 The host owns retries: the client runs with ``retries=0`` and every failure becomes a
 ``ProviderError``, transient for connection errors, timeouts and 5xx.
+
+One command asks the store several times (a listing, then each OVF it reads): the storage
+URL and token the first login gave are kept in this process's memory (never written
+anywhere) and handed to the next connection with the same auth URL, user and key, so it
+logs in once; swiftclient logs in again by itself when the token has expired (401).
 """
 import hashlib
 
@@ -49,9 +54,10 @@ def declare_provider():
 class _Container(Bucket):
     """One open container: its connection and name."""
 
-    def __init__(self, conn, container: str):
-        self.conn, self.container = conn, container
+    def __init__(self, conn, container: str, login=None):
+        self.conn, self.container, self.login = conn, container, login
         self.where = f"container {container}"
+        self.identity = None if login is None else ("swift", login, container)
 
     def call(self, what, method, *args, missing=..., **kwargs):
         return call(self.conn, self.container, what, method, *args, missing=missing, **kwargs)
@@ -83,11 +89,14 @@ class _Container(Bucket):
         self.call("creating the container", "put_container", self.container)
 
     def close(self):
+        if self.login is not None and self.conn.url and self.conn.token:
+            _logins[self.login] = (self.conn.url, self.conn.token)
         self.conn.close()
 
 
 def _open(settings) -> Store:
-    return Store(_Container(connect(settings), container_name(settings)))
+    conn = connect(settings)
+    return Store(_Container(conn, container_name(settings), login=_login_of(settings)))
 
 
 # --------------------------------------------------------------------------------------
@@ -198,8 +207,24 @@ def connect(settings):
     options = {n: settings.get(n) for n in names if settings.get(n)}
     if settings.get("storage_url"):
         options["object_storage_url"] = settings.get("storage_url")
+    url, token = _logins.get(_login_of(settings), (None, None))
     return Connection(auth_url, user, key, retries=0, auth_version=version, os_options=options,
-                      timeout=float(settings.get("timeout", 30.0)), cacert=settings.get("cacert"))
+                      timeout=float(settings.get("timeout", 30.0)), cacert=settings.get("cacert"),
+                      preauthurl=url, preauthtoken=token)
+
+
+#: (storage URL, token) of each login this process made, by :func:`_login_of`.
+_logins: dict = {}
+
+
+def _login_of(settings) -> tuple:
+    """What a login depends on; the key only as a digest (a wrong key never finds the
+    token a right one was given)."""
+    key = settings.secret("key") or ""
+    return (settings.get("auth_url"), settings.get("user"), str(settings.get("auth_version", "1")),
+            hashlib.sha256(key.encode()).hexdigest(), settings.get("storage_url"),
+            *(settings.get(n) for n in ("project_name", "project_domain_name",
+                                         "user_domain_name", "region_name")))
 
 
 def call(conn, container, what, method, *args, missing=..., **kwargs):

@@ -92,6 +92,9 @@ class Bucket:
 
     #: Where, for messages: ``"container X"``, ``"bucket X"``, ``"bucket X, prefix p/"``.
     where: str = "object store"
+    #: What names this namespace across connections (endpoint, container or bucket,
+    #: prefix), so that one process reads an unchanged index once; None: never cached.
+    identity: Optional[Tuple[Any, ...]] = None
 
     def get(self, name: str, what: str) -> Optional[bytes]:
         """The object's bytes; None when it (or the whole namespace) does not exist."""
@@ -303,6 +306,11 @@ class RunState:
 # --------------------------------------------------------------------------------------
 # The store: every algorithm of the contract over a Bucket
 # --------------------------------------------------------------------------------------
+#: (namespace identity, prefix) -> (committed run ids, the index they make): see
+#: :meth:`Store.index_to_read`. One entry per store this process reads.
+_read_indexes: Dict[Tuple[Any, ...], Tuple[List[str], Index]] = {}
+
+
 class Store:
     """The layout above, over one open :class:`Bucket`."""
 
@@ -368,7 +376,24 @@ class Store:
     def index(self, prefix: str = "") -> Tuple[Index, bool]:
         """The index as the committed manifests say it is, and whether the stored index
         already said so (False: it missed manifests or named pruned ones)."""
+        return self._index_of(self.committed(prefix), prefix)
+
+    def index_to_read(self, prefix: str = "") -> Index:
+        """The index, for reading only (never change it): one command asks a store several
+        times (a VM's history: who it is, every version, the generations' modes), so the
+        index this process read is used again while the committed runs are the same ones
+        (the index is what their manifests say). A store whose runs changed is read again."""
         committed = self.committed(prefix)
+        key = None if self.bucket.identity is None else (self.bucket.identity, prefix)
+        cached = _read_indexes.get(key) if key is not None else None
+        if cached is not None and cached[0] == committed:
+            return cached[1]
+        index, _ = self._index_of(committed, prefix)
+        if key is not None:
+            _read_indexes[key] = (committed, index)
+        return index
+
+    def _index_of(self, committed: List[str], prefix: str) -> Tuple[Index, bool]:
         found = self.bucket.get(prefix + INDEX, "reading the index")
         index = Index()
         if found is not None:
@@ -478,8 +503,7 @@ class Store:
     def restorable(self, query: Query, provider: str) -> List[Restorable]:
         """``list_restorable``: the index's answer; [] for a store never written."""
         self.check_format()
-        index, _ = self.index()
-        return index.answer(query, provider)
+        return self.index_to_read().answer(query, provider)
 
     def read(self, item: Restorable) -> bytes:
         """``read_ovf``: the stored blob of ``item``."""
@@ -493,8 +517,7 @@ class Store:
     def generations(self) -> List[GenerationInfo]:
         """``list_generations``: newest first, from the index."""
         self.check_format()
-        index, _ = self.index()
-        return index.generations()
+        return self.index_to_read().generations()
 
     def forget(self, generations: Sequence[str]) -> PruneResult:
         """``forget_generations``: delete these manifests, update the index, then every

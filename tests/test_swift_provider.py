@@ -7,6 +7,9 @@ user or a later run sees, and what lies in the container.
 """
 import datetime as dt
 import json
+import os
+import subprocess
+import sys
 import uuid
 import zlib
 
@@ -346,6 +349,7 @@ def test_wrong_key_is_a_clear_permanent_error(swift_service, session_for, swift_
                                               monkeypatch):
     wrong = "wrong-key-" + uuid.uuid4().hex
     monkeypatch.setenv("SWIFT_TEST_WRONG_KEY", wrong)
+    assert listed(session_for().handles[0]) == []     # the right key logged in first
     h = session_for(key_env="SWIFT_TEST_WRONG_KEY").handles[0]
     for call in (lambda: h.before_backup(new_run(), None), lambda: listed(h)):
         with pytest.raises(ProviderError) as e:
@@ -446,3 +450,22 @@ def test_loads_without_swiftclient():
         "    print(e)\n")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert "python-swiftclient is not installed" in out.stdout
+
+
+def test_one_command_logs_in_once_and_reads_the_index_once(swift_service, handle, swift_container,
+                                                           tmp_path, write_config):
+    for memory in (1024, 2048, 4096):
+        backup(handle, [vm("alpha", memory=memory), vm("beta")])
+    section = swift_service.options(container=swift_container, retries="0")
+    cfg = write_config(tmp_path, "http://127.0.0.1:9/ovirt-engine/api", providers="swift",
+                       system="test", extra="[provider:swift]\n" + "".join(
+                           f"{k} = {v}\n" for k, v in section.items()))
+    proc = subprocess.run([sys.executable, "-m", "ovirt_backup_plugin.cli", "-vv", "--config",
+                           cfg, "history", "alpha"], capture_output=True, text=True,
+                          env=dict(os.environ), timeout=120)
+    assert proc.returncode == 0, proc.stdout + proc.stderr[-3000:]
+    assert "3 generation(s)" in proc.stdout and "4096 MB" in proc.stdout
+    sent = [line for line in proc.stderr.splitlines() if "swiftclient: REQ: curl" in line]
+    assert sum("/auth/v1.0 -X GET" in line for line in sent) == 1       # one login
+    assert sum(f"/{provider.INDEX} -X GET" in line for line in sent) == 1
+    assert sum("/ovf/" in line for line in sent) == 3                 # each version once
