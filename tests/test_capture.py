@@ -2,6 +2,7 @@
 import multiprocessing
 import os
 import signal
+import time
 import zlib
 
 import pytest
@@ -74,8 +75,11 @@ def test_a_large_backup_is_the_same_with_and_without_workers(server, tmp_path, w
     assert by_name["vm100"] == ovf_hash(server.synthetic.vms[100].ovf)
 
 
+@pytest.mark.parametrize("noticed", [False, True], ids=["at-once", "noticed-first"])
 def test_workers_that_die_leave_the_rest_to_the_main_process(server, tmp_path, caplog,
-                                                            session_of):
+                                                            session_of, noticed):
+    """``noticed``: the pool has seen its workers die before the run asks for the next page
+    (it then refuses new work, not only results)."""
     session = session_of(["localdb"], {"localdb": {"path": str(tmp_path / "c.sqlite")}})
     pm, handle = session.pm, session.handles[0]
     killed = []
@@ -85,6 +89,8 @@ def test_workers_that_die_leave_the_rest_to_the_main_process(server, tmp_path, c
             for child in multiprocessing.active_children():   # a real crash of the workers
                 os.kill(child.pid, signal.SIGKILL)
                 killed.append(child.pid)
+            if noticed:
+                time.sleep(1.0)          # the pool's manager thread marks the pool broken
 
     pm.add_hookcall_monitoring(lambda *a: None, after)
     with engine_of(server) as engine:

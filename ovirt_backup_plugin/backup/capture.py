@@ -207,7 +207,7 @@ class _Pool:
                   ) -> Iterator[PageRead[CapturedVm]]:
         page = 1
         for page in range(2, 2 + AHEAD):
-            pending.append((page, self.executor.submit(_read_page, self.datacenter, page)))
+            self._submit(pending, page)
         while pending:
             number, future = pending[0]
             try:
@@ -217,7 +217,16 @@ class _Pool:
             pending.popleft()
             yield read
             page += 1
+            self._submit(pending, page)
+
+    def _submit(self, pending: Deque[Tuple[int, "Future[PageRead[CapturedVm]]"]],
+                page: int) -> None:
+        """Ask a worker for ``page``. A pool whose workers died refuses new work as it
+        refuses results: the main process reads on from the first page not handed back."""
+        try:
             pending.append((page, self.executor.submit(_read_page, self.datacenter, page)))
+        except (BrokenProcessPool, OSError, RuntimeError) as e:
+            raise _PoolFailed(e, pending[0][0] if pending else page) from e
 
     def start_list(self) -> Dict[str, str]:
         try:
