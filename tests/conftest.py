@@ -7,6 +7,8 @@ and the JSON listing by name (``listed``).
 """
 import json
 import os
+import subprocess
+import sys
 from pathlib import Path
 from typing import Callable, List, Optional, Tuple
 
@@ -72,6 +74,17 @@ def cli(capsys) -> Callable[..., Tuple[int, str, str]]:
         code = main(list(argv))
         out, err = capsys.readouterr()
         return code, out, err
+    return run
+
+
+@pytest.fixture
+def cli_process() -> Callable[..., "subprocess.CompletedProcess[str]"]:
+    """``cli_process(*argv, timeout=300)``: ``ovirt-backup`` run as its own process (its own
+    logging set-up, as at ``-vv``), this environment, output captured as text."""
+    def run(*argv: str, timeout: float = 300) -> "subprocess.CompletedProcess[str]":
+        return subprocess.run([sys.executable, "-m", "ovirt_backup_plugin.cli", *argv],
+                              capture_output=True, text=True, env=dict(os.environ),
+                              timeout=timeout)
     return run
 
 

@@ -6,7 +6,6 @@ what went over the wire (a forwarder that records what the client sent).
 """
 import datetime as dt
 import json
-import os
 import subprocess
 import sys
 import uuid
@@ -255,7 +254,7 @@ def test_loads_without_boto3():
 
 
 def test_one_command_reads_the_index_once(swift_service, session_for, s3_bucket, tmp_path,
-                                          write_config):
+                                          write_config, cli_process):
     handle = session_for().handles[0]
     for memory in (1024, 2048, 4096):
         backup(handle, [vm("alpha", memory=memory), vm("beta")])
@@ -263,9 +262,7 @@ def test_one_command_reads_the_index_once(swift_service, session_for, s3_bucket,
     cfg = write_config(tmp_path, "http://127.0.0.1:9/ovirt-engine/api", providers="s3",
                        system="test", extra="[provider:s3]\n" + "".join(
                            f"{k} = {v}\n" for k, v in section.items()))
-    proc = subprocess.run([sys.executable, "-m", "ovirt_backup_plugin.cli", "-vv", "--config",
-                           cfg, "history", "alpha"], capture_output=True, text=True,
-                          env=dict(os.environ), timeout=120)
+    proc = cli_process("-vv", "--config", cfg, "history", "alpha", timeout=120)
     assert proc.returncode == 0, proc.stdout + proc.stderr[-3000:]
     assert "3 generation(s)" in proc.stdout and "4096 MB" in proc.stdout
     sent = [line for line in proc.stderr.splitlines() if "Sending http request" in line]

@@ -12,8 +12,6 @@ import re
 import sqlite3
 import ssl
 import stat
-import subprocess
-import sys
 import zlib
 from pathlib import Path
 
@@ -505,7 +503,7 @@ def test_a_tls_failure_names_ca_file_and_where_the_engines_ca_is(tmp_path, cli, 
 
 # -- no secret through third-party loggers -------------------------------------------------
 def test_vv_output_holds_no_swift_token_or_key(tmp_path, write_config, serve, swift_service,
-                                              swift_container, keys):
+                                              swift_container, keys, cli_process):
     conn = swift_service.connection()
     token = conn.get_auth()[1]                  # tempauth hands the same token out again
     conn.close()
@@ -513,9 +511,7 @@ def test_vv_output_holds_no_swift_token_or_key(tmp_path, write_config, serve, sw
     with serve(tmp_path, canary_engine()) as server:
         cfg = swift_config(write_config, tmp_path, server.url, swift_service, swift_container,
                            f"encryption_key_file = {keys['k1'][0]}")
-        proc = subprocess.run([sys.executable, "-m", "ovirt_backup_plugin.cli", "-vv",
-                               "--config", cfg, "backup"], capture_output=True, text=True,
-                              env=dict(os.environ), timeout=300)
+        proc = cli_process("-vv", "--config", cfg, "backup")
     output = proc.stdout + proc.stderr
     assert proc.returncode == 0, output[-3000:]
     assert "swiftclient" in output and "X-Auth-Token" in output     # it did log, masked
@@ -526,7 +522,7 @@ def test_vv_output_holds_no_swift_token_or_key(tmp_path, write_config, serve, sw
 
 
 def test_vv_output_holds_no_s3_secret_nor_signature(tmp_path, write_config, serve, swift_service,
-                                                     s3_bucket, keys):
+                                                     s3_bucket, keys, cli_process):
     """botocore logs every request at DEBUG, its signed Authorization header too."""
     section = swift_service.s3_options(bucket=s3_bucket, encrypt=None, retries="0")
     secret = os.environ[section["secret_access_key_env"]]
@@ -535,9 +531,7 @@ def test_vv_output_holds_no_s3_secret_nor_signature(tmp_path, write_config, serv
                            backup_extra=f"encryption_key_file = {keys['k1'][0]}",
                            extra="[provider:s3]\n" + "".join(f"{k} = {v}\n"
                                                              for k, v in section.items()))
-        proc = subprocess.run([sys.executable, "-m", "ovirt_backup_plugin.cli", "-vv",
-                               "--config", cfg, "backup"], capture_output=True, text=True,
-                              env=dict(os.environ), timeout=300)
+        proc = cli_process("-vv", "--config", cfg, "backup")
     output = proc.stdout + proc.stderr
     assert proc.returncode == 0, output[-3000:]
     assert "botocore" in output and "Authorization" in output          # it did log, masked

@@ -7,7 +7,6 @@ user or a later run sees, and what lies in the container.
 """
 import datetime as dt
 import json
-import os
 import subprocess
 import sys
 import uuid
@@ -436,8 +435,6 @@ def test_the_index_is_compressed_json_of_versions(swift_service, handle, swift_c
 
 def test_loads_without_swiftclient():
     """Importing the provider needs no swiftclient; using it says what is missing."""
-    import subprocess
-    import sys
 
     code = (
         "import sys; sys.modules['swiftclient'] = None\n"
@@ -453,16 +450,14 @@ def test_loads_without_swiftclient():
 
 
 def test_one_command_logs_in_once_and_reads_the_index_once(swift_service, handle, swift_container,
-                                                           tmp_path, write_config):
+                                                           tmp_path, write_config, cli_process):
     for memory in (1024, 2048, 4096):
         backup(handle, [vm("alpha", memory=memory), vm("beta")])
     section = swift_service.options(container=swift_container, retries="0")
     cfg = write_config(tmp_path, "http://127.0.0.1:9/ovirt-engine/api", providers="swift",
                        system="test", extra="[provider:swift]\n" + "".join(
                            f"{k} = {v}\n" for k, v in section.items()))
-    proc = subprocess.run([sys.executable, "-m", "ovirt_backup_plugin.cli", "-vv", "--config",
-                           cfg, "history", "alpha"], capture_output=True, text=True,
-                          env=dict(os.environ), timeout=120)
+    proc = cli_process("-vv", "--config", cfg, "history", "alpha", timeout=120)
     assert proc.returncode == 0, proc.stdout + proc.stderr[-3000:]
     assert "3 generation(s)" in proc.stdout and "4096 MB" in proc.stdout
     sent = [line for line in proc.stderr.splitlines() if "swiftclient: REQ: curl" in line]
