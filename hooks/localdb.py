@@ -50,6 +50,7 @@ from ovirt_backup_plugin.model import (
 
 FORMAT = 2
 MAX_SELECTORS = 400        # VM ids and names in one SELECT (each is bound twice)
+WRITE_CACHE = -65536       # KiB of page cache for a connection that writes a run or prunes
 SCHEMA = (
     "CREATE TABLE runs (id TEXT PRIMARY KEY, started_at TEXT NOT NULL, finished_at TEXT NOT NULL,"
     " system TEXT, engine_url TEXT, datacenter TEXT, vm_count INTEGER,"
@@ -171,6 +172,10 @@ class _Run:
 def before_backup(settings):
     db = connect(settings)
     try:
+        # a run writes every VM's row into four B-trees spread over the whole catalog: with
+        # SQLite's 2 MB default page cache, pages are read and spilled again (64 MB, only as
+        # pages are touched: a 10,000-VM run records 0.1 s faster)
+        db.execute(f"PRAGMA cache_size = {WRITE_CACHE}")
         db.execute("BEGIN IMMEDIATE")
     except sqlite3.Error as e:
         db.close()
@@ -476,6 +481,7 @@ def forget_generations(settings, generations):
         return PruneResult()
     db = connect(settings)
     try:
+        db.execute(f"PRAGMA cache_size = {WRITE_CACHE}")    # as a run's (before_backup)
         db.execute("BEGIN IMMEDIATE")
         db.execute("CREATE TEMP TABLE forget (id TEXT PRIMARY KEY)")
         db.executemany("INSERT OR IGNORE INTO forget VALUES (?)", [(g,) for g in generations])
