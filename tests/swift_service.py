@@ -415,11 +415,11 @@ class NetCut:
                 data = src.recv(65536)
                 if not data:
                     break
-                dst.sendall(data)
-                with self._lock:
+                with self._lock:          # before it is sent: an answer may beat a late record
                     self.bytes += len(data)
                     if self.recording and dst in self._upstreams and len(self.sent) < 1 << 24:
                         self.sent += data
+                dst.sendall(data)
         except OSError:
             pass
         finally:
