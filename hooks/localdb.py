@@ -321,6 +321,9 @@ def _sql(query):
         where = ["v.run_id = ?"] + _filters(query, args)
         sql = (f"SELECT {_COLUMNS}, l.generations FROM vms v JOIN runs r ON r.id = v.run_id "
                "LEFT JOIN latest l ON l.vm_id = v.vm_id")
+        # in one generation the order matters only to a limit (the host sorts what it
+        # lists; an incremental run's base, 10,000 rows, is asked unsorted: 7 ms less)
+        order = order if query.limit is not None else ""
         return sql + " WHERE " + " AND ".join(where) + order, [query.generation] + args
     time_args: list = []
     time_where = []
@@ -390,10 +393,12 @@ def _restorable(query, settings):
         raise _failed(settings, "read", e) from e
     finally:
         db.close()
-    when: dict = {}
+    when: dict = {}               # one datetime per generation, one tuple per flags text
+    flags: dict = {"": (), None: ()}
     return [Restorable(provider=settings.name, vm_id=r[0], name=r[1], kind=r[2],
                        datacenter=r[3] or "", cluster=r[4] or "", ovf_hash=r[5],
-                       flags=tuple(f for f in (r[6] or "").split(",") if f), generation=r[7],
+                       flags=flags[r[6]] if r[6] in flags else flags.setdefault(
+                           r[6], tuple(f for f in r[6].split(",") if f)), generation=r[7],
                        taken_at=when.get(r[8]) or when.setdefault(
                            r[8], dt.datetime.fromisoformat(r[8])),
                        generations=r[9], location=r[5])

@@ -29,6 +29,8 @@ from ovirt_backup_plugin.objectstore import FORMAT, INDEX, Bucket, Index, Store
 __all__ = ["FORMAT", "INDEX"]
 _Index = Index                              # the index, under its former name
 _TRANSIENT = {408, 422, 429, 498, 499}   # 422: the body did not match its ETag on the way
+#: Names per listing request: at most Swift's default container_listing_limit (10,000).
+LISTING_PAGE = 1000
 
 
 @hookimpl
@@ -59,8 +61,9 @@ class _Container(Bucket):
         self.where = f"container {container}"
         self.identity = None if login is None else ("swift", login, container)
 
-    def call(self, what, method, *args, missing=..., **kwargs):
-        return call(self.conn, self.container, what, method, *args, missing=missing, **kwargs)
+    def call(self, what, method, *args, missing=..., too_large=..., **kwargs):
+        return call(self.conn, self.container, what, method, *args, missing=missing,
+                    too_large=too_large, **kwargs)
 
     def get(self, name, what):
         found = self.call(what, "get_object", self.container, name, missing=None)
@@ -73,9 +76,24 @@ class _Container(Bucket):
         return self.call(what, "delete_object", self.container, name, missing=False) is not False
 
     def names(self, prefix):
-        listing = self.call(f"listing {prefix or 'the container'}", "get_container",
-                            self.container, prefix=prefix, full_listing=True, missing=None)
-        return sorted(o["name"] for o in listing[1]) if listing else []
+        """Pages of LISTING_PAGE names, asked for by size: a short page is the last one, so
+        a listing of fewer names is one request (swiftclient's full_listing asks once
+        more, for the empty page that ends it). A cluster whose listing limit is lower
+        answers 412 to the size: then full_listing does it."""
+        what = f"listing {prefix or 'the container'}"
+        found, marker = [], ""
+        while True:
+            page = self.call(what, "get_container", self.container, prefix=prefix,
+                             marker=marker, limit=LISTING_PAGE, missing=None, too_large=False)
+            if page is False:
+                listing = self.call(what, "get_container", self.container, prefix=prefix,
+                                    full_listing=True, missing=None)
+                return sorted(o["name"] for o in listing[1]) if listing else []
+            objects = page[1] if page else []
+            found += [o["name"] for o in objects]
+            if len(objects) < LISTING_PAGE:
+                return sorted(found)
+            marker = objects[-1]["name"]
 
     def copy(self, name, destination, what):
         self.call(what, "copy_object", self.container, name,
@@ -227,9 +245,10 @@ def _login_of(settings) -> tuple:
                                          "user_domain_name", "region_name")))
 
 
-def call(conn, container, what, method, *args, missing=..., **kwargs):
+def call(conn, container, what, method, *args, missing=..., too_large=..., **kwargs):
     """``conn.method(*args, **kwargs)``, every failure turned into a ProviderError naming the
-    container (never the key). ``missing``: returned instead of raising on 404."""
+    container (never the key). ``missing``: returned instead of raising on 404;
+    ``too_large``: on 412 (a listing limit above the cluster's)."""
     from requests import exceptions as rex
     from swiftclient.exceptions import ClientException
 
@@ -240,6 +259,8 @@ def call(conn, container, what, method, *args, missing=..., **kwargs):
         status = e.http_status
         if status == 404 and missing is not ...:
             return missing
+        if status == 412 and too_large is not ...:
+            return too_large
         transient = bool(status) and (status >= 500 or status in _TRANSIENT)
         headers = {k.lower(): v for k, v in (e.http_response_headers or {}).items()}
         if str(headers.get("retry-after", "")).isdigit():   # 429/503 may say how long

@@ -1,6 +1,10 @@
 """Errors the user sees. The CLI prints them without a traceback."""
 from typing import Optional
 
+#: The exit codes of every command: done; done in part (some VMs, copies or providers
+#: failed, the rest was done); failed (nothing was done).
+EXIT_OK, EXIT_PARTIAL, EXIT_FAILED = 0, 1, 2
+
 
 class BackupError(Exception):
     """Base class: a failure with a message meant for the admin."""

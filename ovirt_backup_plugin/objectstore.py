@@ -223,8 +223,12 @@ class Index:
         items: List[Restorable] = []
         candidates = list(self.vms.items())
         plain = set(query.ids_and_names)
-        if query.vms and not query.globs and not plain - set(self.vms):   # only VM ids
-            candidates = [(i, self.vms[i]) for i in plain if i in self.vms]
+        if query.vms and not query.globs:
+            if not plain - set(self.vms):                                  # only VM ids
+                candidates = [(i, self.vms[i]) for i in plain if i in self.vms]
+            else:                          # names too: the VMs that ever had one of them
+                candidates = [(i, versions) for i, versions in candidates
+                              if i in plain or any(v[0] in plain for v in versions)]
 
         def item(vm_id: str, version: List[Any], n: int, total: int) -> Restorable:
             return Restorable(provider=provider, vm_id=vm_id, name=version[0], kind=version[1],
@@ -350,7 +354,9 @@ class Store:
 
     def check_format(self) -> int:
         """The store's format (0: nothing stored yet); refuses a newer one."""
-        doc = self._json("store.json", "store.json")
+        return self._format_of(self._json("store.json", "store.json"))
+
+    def _format_of(self, doc: Any) -> int:
         if doc is None:
             return 0
         fmt = int(doc.get("format", 1)) if isinstance(doc, dict) else 1
@@ -361,7 +367,10 @@ class Store:
         return fmt
 
     def owner(self) -> Optional[EngineIdentity]:
-        doc = self._json("store.json", "store.json")
+        return self._owner_of(self._json("store.json", "store.json"))
+
+    @staticmethod
+    def _owner_of(doc: Any) -> Optional[EngineIdentity]:
         if not isinstance(doc, dict):
             return None
         owner = doc.get("owner") if "format" in doc else doc     # 0.1: the owner itself
@@ -379,15 +388,21 @@ class Store:
         return self._index_of(self.committed(prefix), prefix)
 
     def index_to_read(self, prefix: str = "") -> Index:
-        """The index, for reading only (never change it): one command asks a store several
-        times (a VM's history: who it is, every version, the generations' modes), so the
-        index this process read is used again while the committed runs are the same ones
-        (the index is what their manifests say). A store whose runs changed is read again."""
+        """The index, for reading only (never change it), after the format check.
+
+        One command asks a store several times (a VM's history: who it is, every version,
+        the generations' modes), so the index this process read is used again while the
+        committed runs are the same ones (the index is what their manifests say): such a
+        question costs one listing. The store's format was checked when that index was
+        read; an answer from it interprets nothing written since. A store whose runs
+        changed is checked and read again. Writing (:meth:`begin`), pruning and
+        :meth:`describe` always check the format afresh."""
         committed = self.committed(prefix)
         key = None if self.bucket.identity is None else (self.bucket.identity, prefix)
         cached = _read_indexes.get(key) if key is not None else None
         if cached is not None and cached[0] == committed:
             return cached[1]
+        self.check_format()
         index, _ = self._index_of(committed, prefix)
         if key is not None:
             _read_indexes[key] = (committed, index)
@@ -502,7 +517,6 @@ class Store:
     # -- listing and reading ------------------------------------------------------------
     def restorable(self, query: Query, provider: str) -> List[Restorable]:
         """``list_restorable``: the index's answer; [] for a store never written."""
-        self.check_format()
         return self.index_to_read().answer(query, provider)
 
     def read(self, item: Restorable) -> bytes:
@@ -516,7 +530,6 @@ class Store:
 
     def generations(self) -> List[GenerationInfo]:
         """``list_generations``: newest first, from the index."""
-        self.check_format()
         return self.index_to_read().generations()
 
     def forget(self, generations: Sequence[str]) -> PruneResult:
@@ -634,8 +647,9 @@ class Store:
 
     def describe(self, location: str) -> StoreInfo:
         """``describe_store``; creates nothing."""
-        fmt = self.check_format()
-        owner = self.owner() if fmt else None
+        doc = self._json("store.json", "store.json")     # one read: format and owner
+        fmt = self._format_of(doc)
+        owner = self._owner_of(doc) if fmt else None
         runs = self.committed()
         aside = self.set_aside() if runs or fmt else []
         last = dt.datetime.strptime(runs[-1][:16], "%Y%m%dT%H%M%SZ").replace(

@@ -27,8 +27,6 @@ import os
 import sys
 from typing import Any, Callable, Iterable, Iterator, List, Optional, TextIO, TypeVar
 
-from tqdm import tqdm
-
 __all__ = ["Progress", "Task", "NO_PROGRESS", "NO_TASK", "TerminalProgress", "for_terminal",
            "counted"]
 
@@ -100,12 +98,15 @@ class TerminalProgress(Progress):
     active = True
 
     def __init__(self, stream: TextIO):
+        from tqdm import tqdm  # here: only a terminal shows bars (6 ms for the others)
+
+        self.tqdm = tqdm
         self.stream = stream
         self.open: List[_Bar] = []
 
     def task(self, what: str, *, total: Optional[int] = None, unit: str = "item") -> Task:
         sized = _columns(self.stream) > 0         # a terminal that reports no size: 80
-        bar = tqdm(total=total, desc=what, unit=f" {unit}", file=self.stream,
+        bar = self.tqdm(total=total, desc=what, unit=f" {unit}", file=self.stream,
                    dynamic_ncols=sized, ncols=None if sized else 80, mininterval=0.2,
                    smoothing=0.1, leave=True)
         task = _Bar(bar, self)
@@ -117,7 +118,7 @@ class TerminalProgress(Progress):
             if not self.open:
                 echo(text)
                 return
-            with tqdm.external_write_mode(file=self.stream):
+            with self.tqdm.external_write_mode(file=self.stream):
                 echo(text)
         return wrapped
 

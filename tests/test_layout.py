@@ -12,9 +12,10 @@ import pytest
 
 ROOT = Path(__file__).resolve().parent.parent
 PACKAGE = ROOT / "ovirt_backup_plugin"
-#: Optional dependencies, imported where they are used so a system without them works.
+#: Imported where they are used: optional dependencies (a system without them works), and
+#: yaml, which only a restore's --map-file reads (the SDK: engine/sdk.py, on first use).
 OPTIONAL = {"swiftclient", "requests", "keystoneclient", "boto3", "botocore", "cryptography",
-            "argcomplete", "rich", "tqdm", "prometheus_client"}
+            "argcomplete", "rich", "tqdm", "prometheus_client", "yaml"}
 #: Folders a newcomer finds the architecture by.
 PARTS = {"engine": "the engine adapter", "host": "plugin manager, handles, settings, session",
          "backup": "capture, runs, lock, runner", "restore": "listing, restore, plan, history",
@@ -68,7 +69,17 @@ def graph():
             if target and target != name:
                 targets.add(target)
         edges[name] = targets
+    # the command line imports each command's module by name when it runs (cli.COMMANDS;
+    # the test kit's own commands, demo and record, apart: only they load the kit)
+    edges["ovirt_backup_plugin.cli"] |= {t.partition(":")[0]
+                                         for t in _command_targets(kit=False)}
     return edges
+
+
+def _command_targets(kit=True):
+    from ovirt_backup_plugin import cli
+    return [*cli.COMMANDS.values(), *cli.CONFIG_COMMANDS.values(),
+            *(cli.KIT_COMMANDS.values() if kit else ())]
 
 
 def test_the_folders_are_the_parts_of_the_architecture():
@@ -145,6 +156,40 @@ def test_the_built_in_providers_import_only_the_public_surface():
     for name, targets in graph().items():
         if name.startswith("ovirt_backup_plugin.hooks."):
             assert {t for t in targets if t.startswith("ovirt_backup_plugin")} <= public, name
+
+
+def test_every_command_of_the_parser_runs_a_function_that_exists():
+    """The command line finds what a command runs by name (so that a command loads only its
+    own part): every subcommand has exactly one entry, and each entry names a function."""
+    import argparse
+    import importlib
+
+    from ovirt_backup_plugin import cli
+    sub = next(a for a in cli.build_parser()._actions
+               if isinstance(a, argparse._SubParsersAction))
+    own = {"keygen", "providers"}                        # cli.py's own, run with the settings
+    tables = [cli.COMMANDS, cli.CONFIG_COMMANDS, cli.KIT_COMMANDS]
+    assert sorted(sub.choices) == sorted([*own, *(n for t in tables for n in t)])
+    for target in _command_targets():
+        module, _, function = target.partition(":")
+        assert callable(getattr(importlib.import_module(module), function)), target
+
+
+def test_no_module_of_the_product_imports_the_sdk_when_it_is_imported():
+    """``engine/sdk.py`` loads ovirtsdk4 and pycurl on first use (0.1 s that a command
+    never talking to the engine does not pay; tests/test_operating.py runs such commands);
+    an import of them at module level anywhere in the product would load them for every
+    command again."""
+    heavy = {"ovirtsdk4", "pycurl"}
+    found = []
+    for name, path in modules().items():
+        if name.startswith("ovirt_backup_plugin.testing"):
+            continue                               # the test kit talks to the SDK itself
+        found += [f"{name} -> {t}" for t in module_imports(name, path)
+                  if t.split(".")[0] in heavy]
+    assert found == []
+    stand_ins = (PACKAGE / "engine" / "sdk.py").read_text()
+    assert 'OnFirstUse("ovirtsdk4")' in stand_ins and 'OnFirstUse("pycurl")' in stand_ins
 
 
 def _tool(name):

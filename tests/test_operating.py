@@ -433,3 +433,38 @@ def test_bad_alert_settings_are_refused_before_the_run(system, extra, text):
     code, out, err, server = system.backup(engine(), extra)
     assert code == 2 and text in err
     assert not [r for r in server.received if r.path.endswith("/vms")]       # no VM read
+
+
+# -- what a command loads ---------------------------------------------------------------------
+def _run_noting_imports(*argv):
+    """``ovirt-backup *argv`` as its own process, and the modules it imported."""
+    proc = subprocess.run([sys.executable, "-X", "importtime", "-m", "ovirt_backup_plugin.cli",
+                           *argv], capture_output=True, text=True, env=dict(os.environ),
+                          timeout=120)
+    imported = {line.rsplit("|", 1)[1].strip() for line in proc.stderr.splitlines()
+                if line.startswith("import time:")}
+    return proc, imported
+
+
+def _sdk(imported):
+    """The SDK's and libcurl's modules among ``imported`` (ovirtsdk4.types alone is 20 ms)."""
+    return {m for m in imported if m.split(".")[0] in ("ovirtsdk4", "pycurl")}
+
+
+def test_commands_that_answer_from_the_stores_do_not_load_the_sdk(tmp_path, serve,
+                                                                write_config):
+    """``list``, ``history``, ``prune`` and ``check`` answer from the catalog: they start
+    without the SDK and libcurl (a tenth of a second) and need no engine; a backup loads
+    them."""
+    vm = synth.demo_engine().vms[0].name
+    with serve(tmp_path, engine()) as server:
+        cfg = write_config(tmp_path, server.url)
+        proc, imported = _run_noting_imports("--config", cfg, "backup")
+        assert proc.returncode == 0, proc.stderr[-3000:]
+        assert {"ovirtsdk4.types", "ovirtsdk4.services", "pycurl._pycurl"} <= _sdk(imported)
+    for argv in (["list"], ["list", "--generations", vm], ["history", vm],
+                 ["prune", "--keep-last", "1", "--dry-run"], ["check"]):  # engine gone now
+        proc, imported = _run_noting_imports("--config", cfg, *argv)
+        assert proc.returncode == 0, (argv, proc.stdout[-2000:], proc.stderr[-3000:])
+        assert vm in proc.stdout or argv[0] in ("prune", "check"), (argv, proc.stdout)
+        assert _sdk(imported) == set(), argv

@@ -17,9 +17,9 @@ import time
 import pytest
 from lxml import etree
 
+from ovirt_backup_plugin.backup.arguments import parse_duration
 from ovirt_backup_plugin.backup.capture import AHEAD
 from ovirt_backup_plugin.backup.lock import RunLock, lock_path
-from ovirt_backup_plugin.backup.runner import parse_duration
 from ovirt_backup_plugin.cli import main
 from ovirt_backup_plugin.testing import synth
 from ovirt_backup_plugin.testing.replay import GatedEngine

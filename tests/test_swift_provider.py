@@ -464,3 +464,28 @@ def test_one_command_logs_in_once_and_reads_the_index_once(swift_service, handle
     assert sum("/auth/v1.0 -X GET" in line for line in sent) == 1       # one login
     assert sum(f"/{provider.INDEX} -X GET" in line for line in sent) == 1
     assert sum("/ovf/" in line for line in sent) == 3                 # each version once
+    # the format is checked with the index it was read with; a question asked again of the
+    # same committed runs costs one listing, and a short listing page is the last one
+    assert sum("/store.json -X GET" in line for line in sent) == 1
+    listings = [line for line in sent if "prefix=runs/" in line]
+    assert len(listings) >= 2 and not any("marker=runs" in line for line in listings)
+
+
+def test_a_listing_longer_than_a_page_is_read_in_pages(swift_service, handle, swift_container,
+                                                       monkeypatch):
+    runs = [backup(handle, [vm("alpha", memory=1024 * n)])[0] for n in range(1, 6)]
+    monkeypatch.setattr(provider, "LISTING_PAGE", 2)           # 5 runs: pages of 2, 2, 1
+    store = provider._open(handle.settings)
+    try:
+        assert store.committed() == [r.id for r in runs]
+    finally:
+        store.close()
+    # above the cluster's listing limit (10,000 by default) Swift answers 412: the listing
+    # is then read as swiftclient reads it
+    monkeypatch.setattr(provider, "LISTING_PAGE", 10_001)
+    store = provider._open(handle.settings)
+    try:
+        assert store.committed() == [r.id for r in runs]
+    finally:
+        store.close()
+    assert [i.generations for i in listed(handle, Query(vms=("alpha",)))] == [5]

@@ -22,7 +22,7 @@ from dataclasses import dataclass, field
 from typing import Callable, Dict, Iterator, List, Optional
 
 from ..engine import Engine, EngineVm, ReadStats
-from ..errors import BackupError
+from ..errors import EXIT_FAILED, EXIT_OK, EXIT_PARTIAL, BackupError
 from ..host import ProviderHandle
 from ..model import FLAG_ID_MISMATCH, MODE_INCREMENTAL, BackupOutcome, Run, VmBackup, utcnow
 from ..ovf import seal
@@ -33,7 +33,6 @@ from .incremental import Capture, carry_unchanged, keep_unread, sweep
 
 log = logging.getLogger(__name__)
 
-EXIT_OK, EXIT_PARTIAL, EXIT_FAILED = 0, 1, 2
 
 
 @dataclass

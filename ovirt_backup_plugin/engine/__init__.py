@@ -7,7 +7,9 @@
   smaller pages when they fail;
 * :mod:`.reading` -- a complete read: the pages, then the VMs they missed, by id;
 * :mod:`.sso` -- login and logout bounded by ``[engine] timeout`` (the SDK bounds neither);
-* :mod:`.faults` -- SDK errors turned into messages an admin can act on.
+* :mod:`.faults` -- SDK errors turned into messages an admin can act on;
+* :mod:`.sdk` -- ``ovirtsdk4`` and ``pycurl``, loaded when the engine is first asked
+  something (commands that answer from the stores never load them).
 """
 from .adapter import EVENT_ORIGIN, OVF_STORE_UPDATED_EVENT, Engine, OvfStoreEvent
 from .inventory import (

@@ -16,10 +16,7 @@ import time
 from dataclasses import dataclass
 from typing import Any, Callable, Dict, Iterator, List, Optional, Sequence, TypeVar
 
-import ovirtsdk4
 from lxml import etree
-from ovirtsdk4 import http as sdk_http
-from ovirtsdk4 import types
 
 from ..errors import ConfigError, ConflictError, EngineError
 from ..model import ClusterMapping, EngineIdentity, VnicProfileMapping
@@ -41,6 +38,7 @@ from .inventory import (
 )
 from .paging import Pager, PageRead, Slice, page_search, page_slice, read_in_slices, search_value
 from .reading import complete
+from .sdk import ovirtsdk4, sdk_http, types
 from .settings import EngineSettings
 from .sso import request_token, revoke_token
 

@@ -4,9 +4,8 @@ from __future__ import annotations
 import re
 from typing import Optional
 
-import ovirtsdk4
-
 from ..errors import ConfigError, ConflictError, EngineError
+from .sdk import ovirtsdk4
 from .sso import unavailable
 from .transport import ca_advice
 

@@ -22,13 +22,12 @@ import io
 import json
 import re
 from dataclasses import dataclass
-from typing import Dict
+from typing import Dict, Optional
 from urllib.parse import urlencode, urlsplit
-
-import pycurl
 
 from .. import __version__
 from ..errors import EngineError
+from .sdk import pycurl
 from .settings import EngineSettings
 from .transport import ca_advice
 
@@ -37,13 +36,16 @@ __all__ = ["request_token", "revoke_token", "sso_url", "unavailable", "SsoAnswer
 TOKEN_PATH = "/ovirt-engine/sso/oauth/token"
 LOGOUT_PATH = "/ovirt-engine/services/sso-logout"
 API_PATH = "/ovirt-engine/api"
-#: libcurl error codes: could not resolve, could not connect, timed out, TLS trouble.
-CURL_UNREACHABLE = (pycurl.E_COULDNT_RESOLVE_HOST, pycurl.E_COULDNT_CONNECT)
-CURL_TIMEOUT = pycurl.E_OPERATION_TIMEDOUT
-CURL_TLS = tuple(getattr(pycurl, name) for name in (
-    "E_SSL_CONNECT_ERROR", "E_PEER_FAILED_VERIFICATION", "E_SSL_CACERT", "E_SSL_CERTPROBLEM",
-    "E_SSL_CACERT_BADFILE", "E_SSL_PEER_CERTIFICATE") if hasattr(pycurl, name))
+#: libcurl's names of its error codes: could not resolve, could not connect, timed out, TLS
+#: trouble (read when a login fails: naming them does not load libcurl).
+CURL_UNREACHABLE = ("E_COULDNT_RESOLVE_HOST", "E_COULDNT_CONNECT")
+CURL_TIMEOUT = ("E_OPERATION_TIMEDOUT",)
+CURL_TLS = ("E_SSL_CONNECT_ERROR", "E_PEER_FAILED_VERIFICATION", "E_SSL_CACERT",
+            "E_SSL_CERTPROBLEM", "E_SSL_CACERT_BADFILE", "E_SSL_PEER_CERTIFICATE")
 
+
+def _is(code: Optional[int], names: tuple) -> bool:
+    return any(code == getattr(pycurl, name, None) for name in names)
 
 @dataclass(frozen=True)
 class SsoAnswer:
@@ -118,13 +120,13 @@ def unavailable(status: int, url: str) -> str:
 def _curl_error(what: str, e: pycurl.error, settings: EngineSettings) -> EngineError:
     code = e.args[0] if e.args else None
     text = str(e.args[1] if len(e.args) > 1 else e)
-    if code == CURL_TIMEOUT:
+    if _is(code, CURL_TIMEOUT):
         return EngineError(f"{what}: the engine at {settings.url} did not answer within "
                            f"{settings.timeout:g}s", transient=True)
-    if code in CURL_UNREACHABLE:
+    if _is(code, CURL_UNREACHABLE):
         return EngineError(f"{what}: cannot reach the engine at {settings.url}: {text}",
                            transient=True)
-    if code in CURL_TLS:
+    if _is(code, CURL_TLS):
         return EngineError(f"{what}: cannot verify the TLS certificate of the engine at "
                            f"{settings.url} ({text}); {ca_advice(settings.url, settings.ca_file)}")
     return EngineError(f"{what}: cannot talk to the engine at {settings.url}: {text}",

@@ -13,5 +13,8 @@
 * :mod:`.plan` -- ``restore --dry-run``: what the target engine would be asked, and what
   stands in the way, in the engine's order;
 * :mod:`.templates` -- the templates a registering restore needs;
-* :mod:`.history` -- ``history VM``: when a configuration changed, and how.
+* :mod:`.history` -- ``history VM``: when a configuration changed, and how;
+* :mod:`.arguments`, :mod:`.commands` -- the command line of ``list``, ``restore`` and
+  ``history``: their arguments (light: the parser of every command reads them), and what
+  they run (loaded for them only).
 """

@@ -59,6 +59,7 @@ from ..model import Restorable, RestoreRequest, VnicProfileMapping
 from ..ovf.rewrite import Rewritten, rewrite_ovf
 from ..progress import NO_PROGRESS, Progress
 from ..terminal import to_json
+from .arguments import CONFIRM_ABOVE, DEFAULT_PARALLEL
 from .copies import RestoreOptions, copy_names, from_this_engine, target_cluster
 from .existing import ExistingVms
 from .mapping import TargetMapping
@@ -71,12 +72,6 @@ __all__ = ["ALREADY", "CONFIRM_ABOVE", "DEFAULT_PARALLEL", "FAILED", "LOCKED", "
            "SKIPPED", "WARNED", "BatchReport", "CopyOutcome", "Job", "RestoreSettings",
            "outcome_lines", "plan_jobs", "restore_many", "transient_refusal"]
 
-#: Imports in flight by default, from benchmarks/restore.py (README): at 5 ms per request
-#: a restore of 1,000 VMs takes 0.27 of the sequential time at K=4 and 0.17 at K=8; K=8
-#: doubles the imports (locking, database-heavy commands) the engine runs at once.
-DEFAULT_PARALLEL = 4
-#: Restores of more copies than this print the plan's summary and ask first (``--yes``).
-CONFIRM_ABOVE = 5
 
 RESTORED, WARNED, ALREADY = "restored", "restored-with-warnings", "already-restored"
 FAILED, SKIPPED, LOCKED = "failed", "skipped", "still-importing"

@@ -26,19 +26,7 @@ from ..errors import BackupError
 from ..host import Config, ProviderHandle
 from ..model import EPOCH, FLAG_UNREAD, Query, Restorable, utcnow
 from ..output import table
-
-DEFAULT_MAX_AGE = dt.timedelta(days=1)      # engine-backup alerts after a day without one
-DESCRIPTION = """\
-Per provider that keeps generations: its newest committed generation and its age, and
-how many VMs it covers (read from its index: cheap at any size); providers that could
-not be read; and the VMs the engine still lists whose newest backup is older than
---max-age (skipped run after run: the engine withheld the OVF, or it did not parse).
-
-exit codes:
-  0  everything is fresh
-  1  something is stale: a provider's newest generation is older than --max-age, a
-     provider has no generation or could not be read, or a VM has no recent backup
-  2  settings errors"""
+from .arguments import DEFAULT_MAX_AGE
 
 
 @dataclass(frozen=True)
