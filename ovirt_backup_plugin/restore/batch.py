@@ -305,6 +305,7 @@ def restore_many(items: Sequence[Restorable], handles: Dict[str, ProviderHandle]
     ctx = _Context(settings, ExistingVms(), 0, {}, sleep,
                    max(0.0, float(engine.settings.retry_delay)))
     if any(not j.item.registers for j in jobs):
+        engine.prefetch("networks", "vnic_profiles")
         ctx.existing = ExistingVms.lookup(engine, [(None if j.new_ids else j.item.vm_id, j.name)
                                                    for j in jobs if not j.item.registers])
         ctx.baseline = engine.newest_event_index()

@@ -173,6 +173,8 @@ def make_plan(items: Sequence[Restorable], handles: Dict[str, ProviderHandle],
     """
     mapping = mapping or TargetMapping()
     plan = RestorePlan(engine_url=engine.url)
+    # what every plan reads, asked at once (one round trip; each is read once per plan)
+    engine.prefetch("clusters", "datacenters", "cluster_levels", "networks", "vnic_profiles")
     names = [(item, copy_names(item, copies, pattern, new_ids)) for item in items]
     wanted = [(None if c.new_ids else item.vm_id, c.name) for item, cs in names for c in cs
               if not item.registers]
