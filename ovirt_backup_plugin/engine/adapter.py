@@ -237,7 +237,7 @@ class Engine:
         and the error messages of :meth:`call`."""
         pending = []
         for name in dict.fromkeys(listings):
-            cache, service, keep = _LISTINGS[name]
+            cache, _, service, keep = _LISTINGS[name]
             if getattr(self, cache) is not None:
                 continue
             try:
@@ -251,10 +251,14 @@ class Engine:
             except Exception as e:
                 log.debug("prefetching %s failed (asked again when used): %s", name, short(e))
 
+    def _listed(self, name: str) -> None:
+        """Listing ``name`` of :data:`_LISTINGS` read (with :meth:`call`) unless it is kept."""
+        cache, what, service, keep = _LISTINGS[name]
+        if getattr(self, cache) is None:
+            keep(self, self.call(what, lambda: service(self.system_service).list()))
+
     def datacenters(self) -> List[DataCenter]:
-        if self._datacenters is None:
-            self._keep_datacenters(self.call(
-                "listing data centers", lambda: self.system_service.data_centers_service().list()))
+        self._listed("datacenters")
         return list(self._datacenters.values()) if self._datacenters else []
 
     def _keep_datacenters(self, dcs: Sequence[Any]) -> None:
@@ -269,9 +273,7 @@ class Engine:
         raise EngineError(f"the engine has no data center named {name!r} (it has: {known})")
 
     def clusters(self) -> List[Cluster]:
-        if self._clusters is None:
-            self._keep_clusters(self.call(
-                "listing clusters", lambda: self.system_service.clusters_service().list()))
+        self._listed("clusters")
         return list(self._clusters.values()) if self._clusters else []
 
     def _keep_clusters(self, items: Sequence[Any]) -> None:
@@ -667,9 +669,7 @@ class Engine:
     # -- what a restore needs on the target (restore plans) ---------------------------
     def networks(self) -> List[Network]:
         """Every logical network (``GET /networks``); each belongs to one data center."""
-        if self._networks is None:
-            self._keep_networks(self.call(
-                "listing networks", lambda: self.system_service.networks_service().list()))
+        self._listed("networks")
         return list(self._networks or ())
 
     def _keep_networks(self, items: Sequence[Any]) -> None:
@@ -678,10 +678,7 @@ class Engine:
 
     def vnic_profiles(self) -> List[VnicProfile]:
         """Every vNIC profile (``GET /vnicprofiles``): its name and its network's id."""
-        if self._vnic_profiles is None:
-            self._keep_vnic_profiles(self.call(
-                "listing vNIC profiles",
-                lambda: self.system_service.vnic_profiles_service().list()))
+        self._listed("vnic_profiles")
         return list(self._vnic_profiles or ())
 
     def _keep_vnic_profiles(self, items: Sequence[Any]) -> None:
@@ -768,10 +765,7 @@ class Engine:
     def cluster_levels(self) -> List[str]:
         """The compatibility levels this engine supports (``GET /clusterlevels``: ids
         "major.minor", engine-facts B5)."""
-        if self._cluster_levels is None:
-            self._keep_cluster_levels(self.call(
-                "listing cluster levels",
-                lambda: self.system_service.cluster_levels_service().list()))
+        self._listed("cluster_levels")
         return list(self._cluster_levels or ())
 
     def _keep_cluster_levels(self, levels: Sequence[Any]) -> None:
@@ -779,9 +773,7 @@ class Engine:
 
     def mac_pools(self) -> List[MacPool]:
         """Every MAC pool and its ranges (``GET /macpools``)."""
-        if self._mac_pools is None:
-            self._keep_mac_pools(self.call(
-                "listing MAC pools", lambda: self.system_service.mac_pools_service().list()))
+        self._listed("mac_pools")
         return list(self._mac_pools or ())
 
     def _keep_mac_pools(self, pools: Sequence[Any]) -> None:
@@ -911,14 +903,19 @@ def _vm_state(vm: Any, *, followed: bool = False) -> VmState:
                    vm.cluster.id if vm.cluster is not None else "", nics, disks)
 
 
-#: What :meth:`Engine.prefetch` can ask for: listing -> (its cache, its service, what keeps it).
+#: The listings the adapter keeps once read (:meth:`Engine._listed`, :meth:`Engine.prefetch`):
+#: name -> (its cache, what reading it is called in errors, its service, what keeps it).
 _LISTINGS: Dict[str, Any] = {
-    "datacenters": ("_datacenters", lambda s: s.data_centers_service(), Engine._keep_datacenters),
-    "clusters": ("_clusters", lambda s: s.clusters_service(), Engine._keep_clusters),
-    "networks": ("_networks", lambda s: s.networks_service(), Engine._keep_networks),
-    "vnic_profiles": ("_vnic_profiles", lambda s: s.vnic_profiles_service(),
-                      Engine._keep_vnic_profiles),
-    "cluster_levels": ("_cluster_levels", lambda s: s.cluster_levels_service(),
-                       Engine._keep_cluster_levels),
-    "mac_pools": ("_mac_pools", lambda s: s.mac_pools_service(), Engine._keep_mac_pools),
+    "datacenters": ("_datacenters", "listing data centers", lambda s: s.data_centers_service(),
+                    Engine._keep_datacenters),
+    "clusters": ("_clusters", "listing clusters", lambda s: s.clusters_service(),
+                 Engine._keep_clusters),
+    "networks": ("_networks", "listing networks", lambda s: s.networks_service(),
+                 Engine._keep_networks),
+    "vnic_profiles": ("_vnic_profiles", "listing vNIC profiles",
+                      lambda s: s.vnic_profiles_service(), Engine._keep_vnic_profiles),
+    "cluster_levels": ("_cluster_levels", "listing cluster levels",
+                       lambda s: s.cluster_levels_service(), Engine._keep_cluster_levels),
+    "mac_pools": ("_mac_pools", "listing MAC pools", lambda s: s.mac_pools_service(),
+                  Engine._keep_mac_pools),
 }

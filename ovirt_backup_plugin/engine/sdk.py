@@ -51,4 +51,3 @@ else:
     sdk_http = OnFirstUse("ovirtsdk4.http")
     types = OnFirstUse("ovirtsdk4.types")
     pycurl = OnFirstUse("pycurl")
-
